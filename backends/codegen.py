@@ -1,0 +1,90 @@
+"""Helpers for emitting Python source: an indenting line writer and a namespace of identifiers."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_ILLEGAL = re.compile(r"[^0-9A-Za-z_]")
+
+
+class Writer:
+    """Accumulates lines of Python with the current indentation (Jinja's writeline/indent)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.level = 0
+
+    def line(self, text: str = "") -> None:
+        self.lines.append(("    " * self.level + text) if text else "")
+
+    @contextmanager
+    def indent(self) -> Iterator[None]:
+        self.level += 1
+        try:
+            yield
+        finally:
+            self.level -= 1
+
+    def getvalue(self) -> str:
+        return "\n".join(self.lines).rstrip("\n") + "\n"
+
+
+class Namespace:
+    """Turns any string into a legal, unique Python identifier (after torch.fx's _Namespace).
+
+    Keywords, builtins and reserved names get a ``_`` suffix; clashes get ``_1``, ``_2``...
+    The same name always maps to the same identifier.
+    """
+
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self.used: set[str] = set(reserved)
+        self.mapping: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name in self.mapping:
+            return self.mapping[name]
+        candidate = _ILLEGAL.sub("_", name) or "_"
+        if candidate[0].isdigit():
+            candidate = "_" + candidate
+        if keyword.iskeyword(candidate) or keyword.issoftkeyword(candidate) or hasattr(builtins, candidate):
+            candidate += "_"
+        base, k = candidate, 1
+        while candidate in self.used:
+            candidate = f"{base}_{k}"
+            k += 1
+        self.used.add(candidate)
+        self.mapping[name] = candidate
+        return candidate
+
+
+def class_name(name: str) -> str:
+    """``wide_resnet50_2`` -> ``WideResnet50_2``: PascalCase, keeping ``_`` before digits."""
+    parts = [p for p in _ILLEGAL.sub("_", name).split("_") if p]
+    out = ""
+    for p in parts:
+        if out and p[0].isdigit():
+            out += "_"
+        out += p[0].upper() + p[1:]
+    if not out or out[0].isdigit():
+        out = "Net" + out
+    return out
+
+
+def literal(value: object) -> str:
+    """The Python source of a number, bool or tuple of them; refuses anything else."""
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} cannot be emitted")
+        return repr(float(value))
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    raise TypeError(f"refusing to emit a {type(value).__name__} literal")

@@ -1,0 +1,120 @@
+"""resnetc: a compiler for ResNet-family architectures.
+
+The pipeline, one stage per module::
+
+    parse (parser.py) -> link `use`s (loader.py) -> lower (lower.py) -> passes (passes/)
+    -> backends (resnetc.backends.*)
+
+The public API chains them: :func:`compile` gives the IR graph, :func:`emit` source text and
+:func:`load` an ``nn.Module`` built by executing that very source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
+
+if TYPE_CHECKING:
+    from .ir import Graph
+
+__version__ = "0.1.0"
+__all__ = ["compile", "compile_text", "emit", "load", "backends", "CompileError", "Diagnostic",
+           "ResnetcError", "Span", "UsageError", "__version__"]
+
+Overrides = Mapping[str, "str | int | float | bool"]
+
+
+def _override_exprs(overrides: Overrides | None) -> dict[str, Any]:
+    from . import nodes as n
+    from .parser import parse_expr
+
+    exprs: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        span = Span(file=f"<--set {key}>", line=1, column=1, end_line=1, end_column=2)
+        if isinstance(value, bool):
+            exprs[key] = n.Bool(span=span, value=value)
+        elif isinstance(value, int):
+            exprs[key] = n.Int(span=span, value=value) if value >= 0 else n.Neg(
+                span=span, operand=n.Int(span=span, value=-value))
+        elif isinstance(value, float):
+            exprs[key] = n.Float(span=span, value=value)
+        elif isinstance(value, str):
+            exprs[key] = parse_expr(value, f"<--set {key}>")
+        else:
+            raise UsageError(f"override {key}: expected a number, bool or expression string")
+    return exprs
+
+
+def compile(spec: str | Path, network: str | None = None, overrides: Overrides | None = None,
+            check: bool = False) -> Graph:
+    """Parse, link, lower and run every pass on the spec file ``spec``; returns the IR graph.
+
+    ``overrides`` bind the network's parameters like ``--set`` (``{"depth": 101}``); strings are
+    parsed as expressions of the language. ``check`` lints the IR after every pass.
+    """
+    from .loader import load as load_program
+
+    path = Path(spec)
+    if not path.is_file():
+        raise UsageError(f"spec file not found: {spec}")
+    return _finish(load_program(path), network, overrides, check)
+
+
+def compile_text(text: str, filename: str = "<string>", network: str | None = None,
+                 overrides: Overrides | None = None, base: str | Path | None = None,
+                 check: bool = False) -> Graph:
+    """Like :func:`compile` for spec text; ``use "x"`` resolves against ``base`` (default: cwd)."""
+    from .loader import load_text
+
+    program = load_text(text, filename, base=Path(base) if base else None)
+    return _finish(program, network, overrides, check)
+
+
+def _finish(program: Any, network: str | None, overrides: Overrides | None, check: bool) -> Graph:
+    from .lower import lower
+    from .passes import run
+
+    g = lower(program, network, _override_exprs(overrides))
+    return run(g, check=check)
+
+
+def backends() -> dict[str, Callable[[Graph], str]]:
+    """Emitters by name: the built-in ones and any registered in the ``resnetc.backends``
+    entry-point group by other packages."""
+    from importlib.metadata import entry_points
+
+    from .backends.torch import emit_torch
+
+    found: dict[str, Callable[[Graph], str]] = {"torch": emit_torch}
+    for ep in entry_points(group="resnetc.backends"):
+        if ep.name not in found:
+            found[ep.name] = ep.load()
+    return found
+
+
+def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) -> str:
+    """The source a backend emits for a spec file (or an already compiled graph)."""
+    available = backends()
+    if backend not in available:
+        raise UsageError(f"unknown backend '{backend}'; available: {', '.join(sorted(available))}")
+    graph = spec if not isinstance(spec, str | Path) else compile(spec, **compile_args)
+    return available[backend](graph)
+
+
+def load(spec: str | Path | Graph, network: str | None = None, overrides: Overrides | None = None,
+         **create_args: Any) -> Any:
+    """Build the spec's network as an ``nn.Module`` in one call.
+
+    The module comes from executing the same source ``resnetc build --emit torch`` writes, so the
+    file and the in-memory model cannot differ. ``create_args`` go to ``create_model``
+    (``num_classes``, ``in_chans``, ``zero_init_residual``).
+    """
+    from .runtime import exec_source
+
+    graph = spec if not isinstance(spec, str | Path) else compile(spec, network, overrides)
+    source = emit(graph)
+    module = exec_source(source, graph.graph["net"].name)
+    return module.create_model(**create_args)

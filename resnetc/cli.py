@@ -1,0 +1,150 @@
+"""The ``resnetc`` command line: build, check, fmt.
+
+Exit status: 0 success, 1 an error in the spec (printed as ``file:line:col: error: ...`` with
+the source line and a caret), 2 a usage error. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import CompileError, ResnetcError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _set(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected K=V, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="resnetc", description="A compiler for ResNet-family architectures.")
+    p.add_argument("--version", action="version", version=f"resnetc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def spec_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("spec", help="the .resnet file")
+        q.add_argument("--set", dest="overrides", metavar="K=V", type=_set, action="append",
+                       default=[], help="bind a network parameter, e.g. --set depth=101 (repeatable)")
+        q.add_argument("--network", help="which network of the file (when it defines several)")
+
+    b = sub.add_parser("build", help="compile a spec and emit code")
+    spec_args(b)
+    b.add_argument("--emit", default="torch", help="backend (default: torch)")
+    b.add_argument("-o", "--output", help="output file (default: standard output)")
+    b.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+
+    c = sub.add_parser("check", help="validate a spec and print its size")
+    spec_args(c)
+
+    f = sub.add_parser("fmt", help="print a spec in canonical form")
+    f.add_argument("spec")
+    f.add_argument("--check", action="store_true",
+                   help="exit 1 if the file is not already in canonical form")
+    return p
+
+
+def write_atomic(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename; never half a file, and
+    never over an existing file unless ``force``."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"directory {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _compile(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from . import compile as compile_spec
+
+    overrides = dict(args.overrides)
+    return compile_spec(args.spec, args.network, overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        from . import backends
+
+        available = backends()
+        if args.emit not in available:
+            raise UsageError(f"unknown backend '{args.emit}'; available: {', '.join(sorted(available))}")
+        text = available[args.emit](_compile(args))
+        if args.output:
+            write_atomic(Path(args.output), text, args.force)
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.command == "check":
+        g = _compile(args)
+        info = g.graph["net"]
+        print(f"{args.spec}: ok: network {info.name}, {len(info.stages)} stages, "
+              f"{sum(len(s.blocks) for s in info.stages)} blocks, {g.graph['params']:,} parameters, "
+              f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}")
+        return 0
+    if args.command == "fmt":
+        from .formatter import format_module
+        from .parser import parse
+
+        path = Path(args.spec)
+        if not path.is_file():
+            raise UsageError(f"spec file not found: {args.spec}")
+        text = path.read_text(encoding="utf-8")
+        formatted = format_module(parse(text, args.spec))
+        if args.check:
+            if formatted != text:
+                print(f"{args.spec}: not in canonical form", file=sys.stderr)
+                return 1
+            return 0
+        sys.stdout.write(formatted)
+        return 0
+    raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``resnetc`` console script; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        return _run(args)
+    except CompileError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"resnetc: error: {exc}", file=sys.stderr)
+        return 2
+    except ResnetcError as exc:  # pragma: no cover - every error is one of the two above
+        print(f"resnetc: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"resnetc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

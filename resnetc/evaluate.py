@@ -1,0 +1,253 @@
+"""Evaluating expressions of the language to values, and inferring their static types.
+
+Values are Python ``int``, ``float``, ``bool``, ``tuple`` (lists), ``dict`` (tables) and
+:class:`Symbol` (a block or a shortcut rule named in an expression). Integer ``/`` must divide
+exactly (``//`` floors), so channel arithmetic never silently truncates.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import nodes as n
+from .errors import CompileError
+
+#: Shortcut rules a network or stage can name.
+SHORTCUT_RULES = ("identity", "projection", "projection_all", "zero_pad", "avg_down", "none")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A block or a shortcut rule used as a value (``unit = bottleneck``, ``shortcut zero_pad``)."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Value = Any
+Resolver = Callable[[str], "Symbol | None"]
+
+
+def type_name(value: Value) -> str:
+    """The language's name for the type of a value, for error messages."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, Symbol):
+        return value.kind
+    return type(value).__name__
+
+
+def show(value: Value) -> str:
+    """A value as the language would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "[" + ", ".join(f"{show(k)}: {show(v)}" for k, v in value.items()) + "]"
+    return str(value)
+
+
+def is_number(value: Value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "//": operator.floordiv,
+    "%": operator.mod,
+}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
+    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+_BUILTINS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
+
+
+class Evaluator:
+    """Evaluates expressions in an environment of names; unknown names go to ``resolve``."""
+
+    def __init__(self, env: Mapping[str, Value], resolve: Resolver | None = None):
+        self.env = env
+        self.resolve = resolve
+
+    def __call__(self, expr: n.Expr) -> Value:
+        method = getattr(self, "eval_" + type(expr).__name__, None)
+        if method is None:
+            raise CompileError.at(expr.span, f"a {type(expr).__name__.lower()} is not a value here")
+        return method(expr)
+
+    def eval_Int(self, e: n.Int) -> int:
+        return e.value
+
+    def eval_Float(self, e: n.Float) -> float:
+        return e.value
+
+    def eval_Bool(self, e: n.Bool) -> bool:
+        return e.value
+
+    def eval_Name(self, e: n.Name) -> Value:
+        if e.id in self.env:
+            return self.env[e.id]
+        sym = self.resolve(e.id) if self.resolve else None
+        if sym is None:
+            known = sorted(k for k in self.env if not k.startswith("_"))
+            hint = f"; names in scope: {', '.join(known)}" if known else ""
+            raise CompileError.at(e.span, f"unknown name '{e.id}'{hint}")
+        return sym
+
+    def eval_List(self, e: n.List) -> tuple[Value, ...]:
+        return tuple(self(x) for x in e.items)
+
+    def eval_Map(self, e: n.Map) -> dict[Value, Value]:
+        table: dict[Value, Value] = {}
+        for k_expr, v_expr in zip(e.keys, e.values, strict=True):
+            key = self(k_expr)
+            if isinstance(key, tuple | dict):
+                raise CompileError.at(k_expr.span, f"a table key must be a number, not a {type_name(key)}")
+            if key in table:
+                raise CompileError.at(k_expr.span, f"duplicate table key {show(key)}")
+            table[key] = self(v_expr)
+        return table
+
+    def eval_Index(self, e: n.Index) -> Value:
+        container, key = self(e.value), self(e.index)
+        if isinstance(container, dict):
+            if key not in container or isinstance(key, bool) != any(isinstance(k, bool) for k in container):
+                keys = ", ".join(show(k) for k in container)
+                raise CompileError.at(e.index.span, f"{show(key)} is not in the table; expected one of {keys}")
+            return container[key]
+        if isinstance(container, tuple):
+            if not isinstance(key, int) or isinstance(key, bool):
+                raise CompileError.at(e.index.span, f"a list index must be an int, not a {type_name(key)}")
+            if not -len(container) <= key < len(container):
+                raise CompileError.at(
+                    e.index.span, f"index {key} is out of range for a list of {len(container)}")
+            return container[key]
+        raise CompileError.at(e.value.span, f"a {type_name(container)} cannot be indexed")
+
+    def eval_Call(self, e: n.Call) -> Value:
+        fn = _BUILTINS.get(e.func.name)
+        if fn is None:
+            raise CompileError.at(e.func.span, f"unknown function '{e.func.name}'; expected min or max")
+        args = [self(a) for a in e.args]
+        if len(args) < 2 or not all(is_number(a) for a in args):
+            raise CompileError.at(e.span, f"{e.func.name}() takes two or more numbers")
+        return fn(*args)
+
+    def eval_BinOp(self, e: n.BinOp) -> Value:
+        left, right = self(e.left), self(e.right)
+        if not (is_number(left) and is_number(right)):
+            raise CompileError.at(
+                e.span, f"'{e.op}' needs two numbers, got {type_name(left)} and {type_name(right)}")
+        if e.op in ("/", "//", "%") and right == 0:
+            raise CompileError.at(e.right.span, "division by zero")
+        if e.op == "/":
+            if isinstance(left, int) and isinstance(right, int):
+                if left % right:
+                    raise CompileError.at(
+                        e.span, f"{left} / {right} does not divide exactly; write // to round down")
+                return left // right
+            return left / right
+        return _ARITH[e.op](left, right)
+
+    def eval_Compare(self, e: n.Compare) -> bool:
+        left, right = self(e.left), self(e.right)
+        if e.op in ("==", "!="):
+            return _CMP[e.op](left, right)
+        if not (is_number(left) and is_number(right)):
+            raise CompileError.at(e.span, f"'{e.op}' needs two numbers")
+        return _CMP[e.op](left, right)
+
+    def eval_BoolOp(self, e: n.BoolOp) -> bool:
+        left = self.boolean(e.left)
+        if e.op == "and":
+            return left and self.boolean(e.right)
+        return left or self.boolean(e.right)
+
+    def eval_Not(self, e: n.Not) -> bool:
+        return not self.boolean(e.operand)
+
+    def eval_Neg(self, e: n.Neg) -> Value:
+        value = self(e.operand)
+        if not is_number(value):
+            raise CompileError.at(e.span, f"'-' needs a number, got {type_name(value)}")
+        return -value
+
+    def eval_IfExp(self, e: n.IfExp) -> Value:
+        return self(e.then) if self.boolean(e.cond) else self(e.orelse)
+
+    def boolean(self, expr: n.Expr) -> bool:
+        value = self(expr)
+        if not isinstance(value, bool):
+            raise CompileError.at(expr.span, f"expected true or false, got {type_name(value)} {show(value)}")
+        return value
+
+    def integer(self, expr: n.Expr, what: str, minimum: int | None = None) -> int:
+        value = self(expr)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CompileError.at(expr.span, f"{what} must be an int, got {type_name(value)} {show(value)}")
+        if minimum is not None and value < minimum:
+            raise CompileError.at(expr.span, f"{what} must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, expr: n.Expr, what: str) -> float | int:
+        value = self(expr)
+        if not is_number(value):
+            raise CompileError.at(expr.span, f"{what} must be a number, got {type_name(value)} {show(value)}")
+        return value
+
+
+# ------------------------------------------------------------------ static types
+
+def infer_type(expr: n.Expr, types: Mapping[str, str]) -> str:
+    """The static type ('int', 'float', 'bool', 'list', 'table') of a block-body expression.
+
+    The torch backend needs it to print ``/`` as Python ``//`` on ints and ``/`` on floats.
+    """
+    if isinstance(expr, n.Int):
+        return "int"
+    if isinstance(expr, n.Float):
+        return "float"
+    if isinstance(expr, n.Bool | n.Compare | n.BoolOp | n.Not):
+        return "bool"
+    if isinstance(expr, n.Name):
+        return types.get(expr.id, "int")
+    if isinstance(expr, n.Neg):
+        return infer_type(expr.operand, types)
+    if isinstance(expr, n.BinOp):
+        lt, rt = infer_type(expr.left, types), infer_type(expr.right, types)
+        return "int" if lt == rt == "int" else "float"
+    if isinstance(expr, n.Call):
+        return "int" if all(infer_type(a, types) == "int" for a in expr.args) else "float"
+    if isinstance(expr, n.IfExp):
+        a, b = infer_type(expr.then, types), infer_type(expr.orelse, types)
+        return a if a == b else "float"
+    if isinstance(expr, n.List):
+        return "list"
+    if isinstance(expr, n.Map):
+        return "table"
+    if isinstance(expr, n.Index):
+        container = expr.value
+        if isinstance(container, n.List) and container.items:
+            return infer_type(container.items[0], types)
+        if isinstance(container, n.Map) and container.values:
+            return infer_type(container.values[0], types)
+        return "int"
+    return "int"

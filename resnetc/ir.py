@@ -1,0 +1,148 @@
+"""The IR: a networkx DiGraph with one node per op, plus the records passes and backends share.
+
+Node attributes: ``kind`` (an op of :mod:`resnetc.ops` or ``input``/``add``/``zero_pad``),
+``attrs`` (concrete hyper-parameters), ``span`` (the spec text that caused the node),
+``scope`` (``("stem",)``, ``("head",)`` or ``(stage, block_index)``), ``key`` (the layer's
+position in its body, see :mod:`resnetc.layout`), ``group``; passes add ``shape``,
+``in_shape``, ``path`` (module path), ``params`` and ``macs``. Edges carry ``port``: 0 for the
+main input, 1 for the shortcut input of an ``add``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from . import nodes as n
+from .errors import Span
+from .ops import INTERNAL, OPS
+
+Graph = nx.DiGraph
+
+
+@dataclass
+class BlockInstance:
+    """One block of a stage: its definition, concrete arguments and where it sits in the graph."""
+
+    stage: str
+    index: int
+    block: str
+    args: dict[str, Any]
+    span: Span
+    rule: str
+    input: int
+    output: int = -1
+    add: int | None = None
+    tap: int | None = None
+    nodes: list[int] = field(default_factory=list)
+    shortcut: str = "identity"  # what the shortcut pass chose: identity/projection/avg_down/zero_pad/none
+    shortcut_nodes: list[int] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return f"{self.stage}.{self.index}"
+
+
+@dataclass
+class StageInfo:
+    """A stage: its name, its statement and its blocks."""
+
+    name: str
+    span: Span
+    block: str
+    blocks: list[BlockInstance] = field(default_factory=list)
+
+
+@dataclass
+class NetworkInfo:
+    """Network-level facts the backends need (kept in ``graph.graph["net"]``)."""
+
+    name: str
+    spec: str
+    source_hash: str
+    input: tuple[int, int, int]
+    classes: int | None
+    zero_init: bool
+    rule: str
+    title: str | None
+    paper: str | None
+    blocks: dict[str, n.BlockDef]
+    param_types: dict[str, dict[str, str]]
+    stem: list[int] = field(default_factory=list)
+    head: list[int] = field(default_factory=list)
+    sections: tuple[n.Stmt, ...] = ()  # stem body + head body, as laid out together
+    stages: list[StageInfo] = field(default_factory=list)
+
+
+def net(g: Graph) -> NetworkInfo:
+    """The network record of a graph."""
+    info: NetworkInfo = g.graph["net"]
+    return info
+
+
+def ordered(g: Graph) -> list[int]:
+    """Nodes in a deterministic topological order (smallest id first among the ready ones)."""
+    return list(nx.lexicographical_topological_sort(g))
+
+
+def main_input(g: Graph, node: int) -> int | None:
+    """The node feeding ``node``'s port 0."""
+    for u, _, port in g.in_edges(node, data="port"):
+        if port == 0:
+            return int(u)
+    return None
+
+
+def blocks(g: Graph) -> list[BlockInstance]:
+    """Every block instance, in network order."""
+    return [b for s in net(g).stages for b in s.blocks]
+
+
+class LintError(AssertionError):
+    """An IR invariant does not hold: a compiler bug, not a spec error."""
+
+
+def lint(g: Graph) -> None:
+    """Check the IR's invariants, naming the offending node; tests run it after every pass."""
+    if not nx.is_directed_acyclic_graph(g):
+        raise LintError(f"the graph has a cycle: {nx.find_cycle(g)}")
+    inputs = [v for v, k in g.nodes(data="kind") if k == "input"]
+    if len(inputs) != 1:
+        raise LintError(f"expected one input node, found {inputs}")
+    paths: dict[str, int] = {}
+    for v, d in g.nodes(data=True):
+        kind = d.get("kind")
+        if kind not in OPS and kind not in INTERNAL:
+            raise LintError(f"node {v} has unknown kind {kind!r}")
+        for key in ("attrs", "span", "scope"):
+            if key not in d:
+                raise LintError(f"node {v} ({kind}) has no {key!r}")
+        ports = sorted(p for _, _, p in g.in_edges(v, data="port"))
+        expected = [] if kind == "input" else ([0] if kind != "add" else None)
+        if expected is not None and ports != expected:
+            raise LintError(f"node {v} ({kind}) has input ports {ports}, expected {expected}")
+        if kind == "add" and ports not in ([0], [0, 1]):
+            raise LintError(f"add node {v} has input ports {ports}")
+        shape = d.get("shape", ())
+        if shape is not None and not all(isinstance(x, int) and x > 0 for x in shape):
+            raise LintError(f"node {v} ({kind}) has a bad shape {shape!r}")
+        path = d.get("path")
+        if path is not None:
+            if path in paths and not _shared_module(g, paths[path], v):
+                raise LintError(f"nodes {paths[path]} and {v} share the module path {path!r}")
+            paths[path] = v
+    for b in blocks(g):
+        for v in [b.input, b.output, *b.nodes, *b.shortcut_nodes]:
+            if v not in g:
+                raise LintError(f"block {b.path} refers to node {v}, which is not in the graph")
+        if b.add is not None and b.add not in g:
+            raise LintError(f"block {b.path} refers to a removed add node {b.add}")
+
+
+def _shared_module(g: Graph, a: int, b: int) -> bool:
+    # Unnamed parameter-free layers with the same definition share a module (like torchvision's
+    # single self.relu); two nodes may then carry one path, but only within one scope.
+    da, db = g.nodes[a], g.nodes[b]
+    return da["scope"] == db["scope"] and da["kind"] == db["kind"] and not OPS[da["kind"]].parametric

@@ -1,0 +1,106 @@
+"""Loading a spec file and the files it ``use``s into one Program of blocks and networks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nodes as n
+from .errors import CompileError, Diagnostic, Span
+from .parser import parse
+
+#: Where ``use NAME`` looks: the standard library shipped inside the package.
+STDLIB = Path(__file__).with_name("lib")
+
+
+@dataclass
+class Program:
+    """Everything visible from the root file: its own definitions and those of the files it uses."""
+
+    root: n.Module
+    blocks: dict[str, n.BlockDef] = field(default_factory=dict)
+    networks: dict[str, n.NetworkDef | n.NetworkAlias] = field(default_factory=dict)
+    modules: dict[str, n.Module] = field(default_factory=dict)  # resolved path -> module
+    sources: dict[str, str] = field(default_factory=dict)  # resolved path -> text
+
+    @property
+    def own_networks(self) -> list[str]:
+        """Networks defined in the root file itself, in source order."""
+        return [i.name.name for i in self.root.items if isinstance(i, n.NetworkDef | n.NetworkAlias)]
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load(path: str | Path) -> Program:
+    """Parse ``path`` and everything it uses; report definitions that clash and cycles of ``use``."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return load_text(text, display_name(path), base=path.resolve().parent, origin=path.resolve())
+
+
+def load_text(text: str, filename: str = "<string>", base: Path | None = None,
+              origin: Path | None = None) -> Program:
+    """Like :func:`load`, for text that is not (or not yet) in a file."""
+    root = parse(text, filename)
+    program = Program(root=root)
+    key = str(origin) if origin else filename
+    program.sources[key] = text
+    _Linker(program).link(root, key, base or Path.cwd(), stack=[key])
+    return program
+
+
+class _Linker:
+    def __init__(self, program: Program):
+        self.program = program
+        self.where: dict[tuple[str, str], Span] = {}
+        self.done: set[str] = set()
+
+    def link(self, module: n.Module, key: str, base: Path, stack: list[str]) -> None:
+        self.program.modules[key] = module
+        problems: list[Diagnostic] = []
+        for item in module.items:
+            if isinstance(item, n.Use):
+                target = self._resolve(item, base)
+                tkey = str(target)
+                if tkey in stack:
+                    chain = " -> ".join(Path(s).name for s in [*stack[stack.index(tkey):], tkey])
+                    problems.append(Diagnostic(f"`use` makes a cycle: {chain}", item.span))
+                    continue
+                if tkey in self.done:
+                    continue
+                text = target.read_text(encoding="utf-8")
+                self.program.sources[tkey] = text
+                used = parse(text, display_name(target))
+                self.link(used, tkey, target.parent, [*stack, tkey])
+                continue
+            kind, table = ("block", self.program.blocks) if isinstance(item, n.BlockDef) else (
+                "network", self.program.networks)
+            name = item.name.name
+            first = self.where.get((kind, name))
+            if first is not None:
+                problems.append(Diagnostic(
+                    f"{kind} '{name}' is already defined at {first}", item.name.span))
+                continue
+            self.where[(kind, name)] = item.name.span
+            table[name] = item  # type: ignore[assignment]
+        self.done.add(key)
+        if problems:
+            raise CompileError(problems)
+
+    def _resolve(self, item: n.Use, base: Path) -> Path:
+        if item.is_path:
+            target = (base / item.target).resolve()
+            what = f'file "{item.target}" (looked in {display_name(base)})'
+        else:
+            target = (STDLIB / f"{item.target}.resnet").resolve()
+            libs = sorted(p.stem for p in STDLIB.glob("*.resnet"))
+            what = f"library '{item.target}'; the standard libraries are: {', '.join(libs)}"
+        if not target.is_file():
+            raise CompileError.at(item.span, f"`use` cannot find {what}")
+        return target

@@ -1,0 +1,506 @@
+"""Elaboration and lowering: a Program + a network name + overrides -> the IR graph.
+
+Elaboration binds a family's parameters (defaults, the alias's arguments, ``--set`` overrides),
+evaluates the network body, expands every stage into block instances and evaluates each block's
+body with its concrete arguments. Lowering emits one graph node per layer as it goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import nodes as n
+from .errors import CompileError, Diagnostic, Span, UsageError
+from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, is_number, show, type_name
+from .ir import BlockInstance, Graph, NetworkInfo, StageInfo
+from .layout import layout
+from .loader import Program
+from .ops import OPS, default_padding
+
+SETTINGS = ("input", "classes", "shortcut", "zero_init", "title", "paper")
+SECTIONS = ("stem", "head")
+
+
+def select_network(program: Program, name: str | None = None) -> str:
+    """The network to build: ``name``, or the only network the root file defines."""
+    if name is not None:
+        if name not in program.networks:
+            known = ", ".join(sorted(program.networks)) or "none"
+            raise UsageError(f"no network named '{name}'; networks: {known}")
+        return name
+    own = program.own_networks
+    if len(own) == 1:
+        return own[0]
+    if not own:
+        raise UsageError(f"{program.root.file} defines no network (only blocks?)")
+    raise UsageError(f"{program.root.file} defines several networks ({', '.join(own)}); "
+                     "choose one with --network")
+
+
+def lower(program: Program, network: str | None = None,
+          overrides: Mapping[str, n.Expr] | None = None) -> Graph:
+    """Build the IR graph of one network of ``program``."""
+    return _Lowering(program).run(select_network(program, network), dict(overrides or {}))
+
+
+@dataclass
+class _PendingStage:
+    stmt: n.Stage
+    count: int
+    block: n.BlockDef
+    rule: str
+    stride: int
+    dilate: bool
+    env: dict[str, Value]
+
+
+class _Lowering:
+    def __init__(self, program: Program):
+        self.program = program
+        self.g: Graph = Graph()
+        self.next_id = 0
+        self.param_types: dict[str, dict[str, str]] = {}
+        self.layouts: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ network level
+    def _resolve(self, name: str) -> Symbol | None:
+        if name in self.program.blocks:
+            return Symbol("block", name)
+        if name in SHORTCUT_RULES:
+            return Symbol("rule", name)
+        return None
+
+    def _bind_network(self, name: str, overrides: dict[str, n.Expr]) -> tuple[n.NetworkDef, dict[str, Value]]:
+        item = self.program.networks[name]
+        chain: list[n.NetworkAlias] = []
+        while isinstance(item, n.NetworkAlias):
+            if item in chain:
+                raise CompileError.at(item.span, "network aliases form a cycle")
+            chain.append(item)
+            base = self.program.networks.get(item.base.name)
+            if base is None:
+                raise CompileError.at(item.base.span, f"unknown network '{item.base.name}'")
+            item = base
+        definition = item
+        params = {p.name.name: p for p in definition.params}
+        bound: dict[str, n.Expr] = {}
+        for alias in reversed(chain):
+            bound.update(self._match_args(alias.args, list(params), alias.base))
+        for key, expr in overrides.items():
+            if key not in params:
+                known = ", ".join(params) or "none"
+                raise UsageError(f"--set {key}: network '{name}' has no parameter '{key}'; "
+                                 f"its parameters: {known}")
+            bound[key] = expr
+        env: dict[str, Value] = {}
+        for p in definition.params:
+            expr = bound.get(p.name.name, p.default)
+            if expr is None:
+                raise CompileError.at(p.name.span, f"parameter '{p.name.name}' of network "
+                                      f"'{definition.name.name}' has no value; give it a default "
+                                      f"or pass it (--set {p.name.name}=...)")
+            env[p.name.name] = Evaluator(env, self._resolve)(expr)
+        return definition, env
+
+    def _match_args(self, args: tuple[n.Arg, ...], names: list[str], callee: n.Ident) -> dict[str, n.Expr]:
+        out: dict[str, n.Expr] = {}
+        positional = True
+        for i, arg in enumerate(args):
+            if arg.name is None:
+                if not positional:
+                    raise CompileError.at(arg.span, "a positional argument cannot follow a keyword argument")
+                if i >= len(names):
+                    raise CompileError.at(arg.span, f"'{callee.name}' takes at most {len(names)} "
+                                          "positional arguments")
+                key = names[i]
+            else:
+                positional = False
+                key = arg.name.name
+                if key not in names:
+                    raise CompileError.at(arg.name.span, f"'{callee.name}' has no parameter '{key}'; "
+                                          f"expected one of {', '.join(names)}")
+            if key in out:
+                raise CompileError.at(arg.span, f"parameter '{key}' is given twice")
+            out[key] = arg.value
+        return out
+
+    def run(self, name: str, overrides: dict[str, n.Expr]) -> Graph:
+        definition, env = self._bind_network(name, overrides)
+        ev = Evaluator(env, self._resolve)
+        settings: dict[str, Any] = {"shortcut": "projection", "zero_init": False}
+        setting_span: dict[str, Span] = {}
+        sections: dict[str, n.Section] = {}
+        pending: list[_PendingStage] = []
+        for stmt in definition.body:
+            if isinstance(stmt, n.Assign):
+                env[stmt.target.name] = ev(stmt.value)
+            elif isinstance(stmt, n.Setting):
+                self._setting(stmt, ev, settings, setting_span, env)
+            elif isinstance(stmt, n.Section):
+                if stmt.name.name not in SECTIONS:
+                    raise CompileError.at(stmt.name.span, f"unknown section '{stmt.name.name}'; "
+                                          "expected stem or head")
+                if stmt.name.name in sections:
+                    raise CompileError.at(stmt.name.span, f"a second {stmt.name.name}")
+                if stmt.name.name == "stem" and pending:
+                    raise CompileError.at(stmt.name.span, "the stem must come before the stages")
+                sections[stmt.name.name] = stmt
+            elif isinstance(stmt, n.Stage):
+                if "head" in sections:
+                    raise CompileError.at(stmt.name.span, "stages must come before the head")
+                pending.append(self._stage(stmt, ev, settings["shortcut"], env))
+        if "input" not in settings:
+            raise CompileError.at(definition.name.span, f"network '{definition.name.name}' has no "
+                                  "`input` (e.g. `input 3x224x224`)")
+        if not pending:
+            raise CompileError.at(definition.name.span, f"network '{definition.name.name}' has no stages")
+        stage_names = [p.stmt.name for p in pending]
+        self._check_stage_names(stage_names)
+        # Build the graph: input, stem, stages, head.
+        c, h, w = settings["input"]
+        source = "".join(self.program.sources.values())
+        info = NetworkInfo(
+            name=name,
+            spec=self.program.root.file,
+            source_hash=hashlib.sha256(source.encode()).hexdigest(),
+            input=(c, h, w), classes=settings.get("classes"), zero_init=settings["zero_init"],
+            rule=settings["shortcut"], title=settings.get("title"), paper=settings.get("paper"),
+            blocks={}, param_types=self.param_types)
+        self.g.graph["net"] = info
+        self.g.graph["diagnostics"] = []
+        current = self._node("input", {}, definition.name.span, ("input",), None)
+        self.g.nodes[current]["shape"] = (c, h, w)
+        stem = sections.get("stem")
+        head = sections.get("head")
+        info.sections = (stem.body if stem else ()) + (head.body if head else ())
+        net_layout = layout(info.sections, reserved=frozenset(s.name for s in stage_names))
+        self.layouts["<network>"] = net_layout
+        if stem:
+            current, info.stem = self._body(stem.body, ev, current, ("stem",), 0)
+        total = sum(p.count for p in pending)
+        block_index = 0
+        dilation = 1
+        for p in pending:
+            stage = StageInfo(name=p.stmt.name.name, span=p.stmt.span, block=p.block.name.name)
+            info.stages.append(stage)
+            stride = p.stride
+            first_dilation = dilation
+            if p.dilate:
+                dilation *= stride
+                stride = 1
+            for i in range(p.count):
+                builtins = {"index": i, "block_index": block_index, "num_blocks": total}
+                args = self._block_args(p, {**p.env, **builtins}, i, stride if i == 0 else 1,
+                                        first_dilation if i == 0 else dilation)
+                inst = BlockInstance(stage=stage.name, index=i, block=p.block.name.name, args=args,
+                                     span=p.stmt.span, rule=p.rule, input=current)
+                current = self._block(p.block, inst)
+                stage.blocks.append(inst)
+                block_index += 1
+            info.blocks[p.block.name.name] = p.block
+        if head:
+            current, info.head = self._body(head.body, ev, current, ("head",), len(stem.body) if stem else 0)
+        return self.g
+
+    def _setting(self, stmt: n.Setting, ev: Evaluator, settings: dict[str, Any],
+                 spans: dict[str, Span], env: dict[str, Value]) -> None:
+        key = stmt.key.name
+        if key not in SETTINGS:
+            raise CompileError.at(stmt.key.span, f"unknown setting '{key}'; expected one of "
+                                  f"{', '.join(SETTINGS)} (or a stage `name: N x block(...)`)")
+        if key in spans:
+            raise CompileError.at(stmt.key.span, f"'{key}' is already set at {spans[key]}")
+        spans[key] = stmt.span
+        value_expr = stmt.value
+        if key in ("title", "paper"):
+            if not isinstance(value_expr, n.String):
+                raise CompileError.at(value_expr.span, f"{key} takes a string in double quotes")
+            settings[key] = value_expr.value
+            return
+        if isinstance(value_expr, n.String):
+            raise CompileError.at(value_expr.span, f"{key} does not take a string")
+        if key == "input":
+            if isinstance(value_expr, n.Shape):
+                dims = value_expr.dims
+            else:
+                value = ev(value_expr)
+                if not (isinstance(value, tuple) and len(value) == 3 and
+                        all(isinstance(d, int) and not isinstance(d, bool) for d in value)):
+                    raise CompileError.at(value_expr.span, "input takes CxHxW (3x224x224) or a list "
+                                          f"of three ints, not {show(value)}")
+                dims = value
+            if any(d < 1 for d in dims):
+                raise CompileError.at(value_expr.span, "input dimensions must be positive")
+            settings["input"] = tuple(dims)
+        elif isinstance(value_expr, n.Shape):
+            raise CompileError.at(value_expr.span, f"{key} does not take a shape")
+        elif key == "classes":
+            settings["classes"] = ev.integer(value_expr, "classes", minimum=1)
+            env["classes"] = settings["classes"]
+        elif key == "shortcut":
+            settings["shortcut"] = self._rule(ev, value_expr)
+        elif key == "zero_init":
+            settings["zero_init"] = ev.boolean(value_expr)
+
+    def _rule(self, ev: Evaluator, expr: n.Expr) -> str:
+        value = ev(expr)
+        if not (isinstance(value, Symbol) and value.kind == "rule"):
+            raise CompileError.at(expr.span, f"expected a shortcut rule ({', '.join(SHORTCUT_RULES)}), "
+                                  f"got {type_name(value)} {show(value)}")
+        return value.name
+
+    def _check_stage_names(self, names: list[n.Ident]) -> None:
+        seen: dict[str, n.Ident] = {}
+        problems = []
+        from .layout import RESERVED
+        for ident in names:
+            if ident.name in seen:
+                problems.append(Diagnostic(f"duplicate stage name '{ident.name}' (first at "
+                                           f"{seen[ident.name].span})", ident.span))
+            elif ident.name in RESERVED:
+                problems.append(Diagnostic(f"'{ident.name}' cannot name a stage: it is reserved "
+                                           "in the generated module", ident.span))
+            seen[ident.name] = ident
+        if problems:
+            raise CompileError(problems)
+
+    def _stage(self, stmt: n.Stage, ev: Evaluator, rule: str, env: dict[str, Value]) -> _PendingStage:
+        count = ev.integer(stmt.count, "the number of blocks", minimum=1)
+        ref = ev(n.Name(span=stmt.block.span, id=stmt.block.name))
+        if not (isinstance(ref, Symbol) and ref.kind == "block"):
+            known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
+            raise CompileError.at(stmt.block.span, f"'{stmt.block.name}' is not a block; blocks: {known}")
+        block = self.program.blocks[ref.name]
+        stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
+        dilate = False
+        for opt in stmt.options:
+            key = opt.key.name
+            if key == "shortcut":
+                if opt.value is None:
+                    raise CompileError.at(opt.span, "write `shortcut = RULE`")
+                rule = self._rule(ev, opt.value)
+            elif key == "dilate":
+                dilate = True if opt.value is None else ev.boolean(opt.value)
+            else:
+                raise CompileError.at(opt.key.span, f"unknown stage option '{key}'; expected "
+                                      "shortcut or dilate")
+        names = [p.name.name for p in block.params]
+        if stride != 1 or stmt.stride is not None:
+            if "stride" not in names:
+                raise CompileError.at(stmt.stride.span if stmt.stride else stmt.span,
+                                      f"block '{block.name.name}' has no 'stride' parameter, so the "
+                                      "stage cannot set a stride")
+        if dilate and "dilation" not in names:
+            raise CompileError.at(stmt.span, f"block '{block.name.name}' has no 'dilation' parameter, "
+                                  "so the stage cannot dilate")
+        self._block_types(block)
+        return _PendingStage(stmt, count, block, rule, stride, dilate, dict(env))
+
+    # ------------------------------------------------------------------ blocks
+    def _block_types(self, block: n.BlockDef) -> dict[str, str]:
+        name = block.name.name
+        if name in self.param_types:
+            return self.param_types[name]
+        types: dict[str, str] = {}
+        seen_default = False
+        for p in block.params:
+            if p.default is None:
+                if seen_default:
+                    raise CompileError.at(p.name.span, f"parameter '{p.name.name}' has no default but "
+                                          "follows one that has")
+                types[p.name.name] = ""  # fixed by the first call
+                continue
+            seen_default = True
+            d = p.default
+            literal = d.operand if isinstance(d, n.Neg) else d
+            if not isinstance(literal, n.Int | n.Float | n.Bool):
+                raise CompileError.at(d.span, "a block parameter's default must be a number or "
+                                      "true/false (it becomes a Python default)")
+            types[p.name.name] = type_name(Evaluator({})(d))
+        self.param_types[name] = types
+        self.layouts[name] = layout(block.body)
+        return types
+
+    def _block_args(self, p: _PendingStage, env: dict[str, Value], i: int, stride: int,
+                    dilation: int) -> dict[str, Any]:
+        block = p.block
+        names = [q.name.name for q in block.params]
+        given = self._match_args(p.stmt.args, names, p.stmt.block)
+        ev = Evaluator(env, self._resolve)
+        values: dict[str, Any] = {}
+        types = self.param_types[block.name.name]
+        for q in block.params:
+            key = q.name.name
+            if key in given:
+                expr = given[key]
+                value = ev(expr)
+            elif q.default is not None:
+                expr, value = q.default, Evaluator({})(q.default)
+            else:
+                raise CompileError.at(p.stmt.span, f"block '{block.name.name}' needs its parameter "
+                                      f"'{key}'")
+            if key == "stride" and p.stmt.stride is not None:
+                if key in given:
+                    raise CompileError.at(given[key].span, "the stride is given twice: here and "
+                                          "as the stage's /stride")
+                value = stride
+            if key == "dilation" and dilation != 1:
+                if key in given:
+                    raise CompileError.at(given[key].span, "the dilation is set by the stages; do "
+                                          "not pass it as well")
+                value = dilation
+            values[key] = self._coerce(value, types, key, expr, block)
+        return values
+
+    def _coerce(self, value: Value, types: dict[str, str], key: str, expr: n.Expr,
+                block: n.BlockDef) -> Value:
+        got = type_name(value)
+        if got not in ("int", "float", "bool"):
+            raise CompileError.at(expr.span, f"block parameters are numbers or true/false; "
+                                  f"'{key}' got a {got}")
+        want = types[key]
+        if not want:
+            types[key] = want = got
+        if want == got:
+            return value
+        if want == "float" and got == "int":
+            return float(value)
+        raise CompileError.at(expr.span, f"parameter '{key}' of block '{block.name.name}' is "
+                              f"{want}, got {got} {show(value)}")
+
+    def _block(self, block: n.BlockDef, inst: BlockInstance) -> int:
+        env: dict[str, Value] = dict(inst.args)
+        # The expansion is a class attribute of the emitted block, so it must be a constant.
+        env["expansion"] = 1 if block.expansion is None else Evaluator({}).integer(
+            block.expansion, "expansion (a constant)", 1)
+        scope = (inst.stage, inst.index)
+        current, inst.nodes = self._body(block.body, Evaluator(env, self._resolve), inst.input,
+                                         scope, 0, inst)
+        inst.output = current
+        return current
+
+    # ------------------------------------------------------------------ bodies and layers
+    def _node(self, kind: str, attrs: dict[str, Any], span: Span, scope: tuple[Any, ...],
+              key: tuple[int, ...] | None, group: str | None = None, **extra: Any) -> int:
+        v = self.next_id
+        self.next_id += 1
+        self.g.add_node(v, kind=kind, attrs=attrs, span=span, scope=scope, key=key, group=group, **extra)
+        return v
+
+    def _chain(self, prev: int, v: int) -> int:
+        self.g.add_edge(prev, v, port=0)
+        return v
+
+    def _body(self, body: tuple[n.Stmt, ...], ev: Evaluator, current: int, scope: tuple[Any, ...],
+              key_base: int, inst: BlockInstance | None = None) -> tuple[int, list[int]]:
+        made: list[int] = []
+        env = ev.env
+        assert isinstance(env, dict)
+        for i, stmt in enumerate(body):
+            key = (key_base + i,)
+            if isinstance(stmt, n.Assign):
+                env[stmt.target.name] = ev(stmt.value)
+            elif isinstance(stmt, n.Layer):
+                current = self._chain(current, self._layer(stmt, ev, scope, key))
+                made.append(current)
+            elif isinstance(stmt, n.Group):
+                for j, child in enumerate(stmt.body):
+                    assert isinstance(child, n.Layer)  # layout() has checked
+                    v = self._layer(child, ev, scope, (key_base + i, j), group=stmt.name.name)
+                    current = self._chain(current, v)
+                    made.append(current)
+            elif isinstance(stmt, n.TapShortcut | n.AddShortcut):
+                if inst is None:
+                    raise CompileError.at(stmt.span, "shortcuts belong in blocks, not in a stem or head")
+                if inst.add is not None:
+                    raise CompileError.at(stmt.span, "this block already added its shortcut")
+                if isinstance(stmt, n.TapShortcut):
+                    if inst.tap is not None:
+                        raise CompileError.at(stmt.span, "the shortcut is already tapped in this block")
+                    inst.tap = current
+                else:
+                    current = self._chain(current, self._node("add", {}, stmt.span, scope, key))
+                    inst.add = current
+                    made.append(current)
+            else:
+                raise CompileError.at(stmt.span, f"a {type(stmt).__name__.lower()} cannot appear here")
+        return current, made
+
+    def _layer(self, layer: n.Layer, ev: Evaluator, scope: tuple[Any, ...], key: tuple[int, ...],
+               group: str | None = None) -> int:
+        kind = layer.op.name
+        spec = OPS.get(kind)
+        if spec is None:
+            raise CompileError.at(layer.op.span, f"unknown op '{kind}'; expected one of "
+                                  f"{', '.join(sorted(OPS))}")
+        attrs: dict[str, Any] = {}
+        if layer.kernel is not None:
+            if not spec.kernel:
+                raise CompileError.at(layer.span, f"{kind} takes no kernel size")
+            if min(layer.kernel) < 1:
+                raise CompileError.at(layer.span, "a kernel size must be at least 1")
+            attrs["kernel"] = layer.kernel
+        elif spec.kernel:
+            raise CompileError.at(layer.op.span, f"{kind} needs a kernel size, e.g. `{kind} 3x3`")
+        if layer.stride is not None:
+            if not spec.stride:
+                raise CompileError.at(layer.stride.span, f"{kind} takes no stride")
+            attrs["stride"] = ev.integer(layer.stride, "a stride", minimum=1)
+        elif spec.stride:
+            attrs["stride"] = 1
+        if layer.out is not None:
+            if spec.out == "no":
+                raise CompileError.at(layer.out.span, f"{kind} keeps its input's width; it takes no `->`")
+            attrs["out"] = ev.integer(layer.out, "a width", minimum=1)
+        elif spec.out == "required":
+            raise CompileError.at(layer.op.span, f"{kind} needs an output width: `{kind} ... -> C`")
+        if layer.arg is not None:
+            if spec.arg is None:
+                raise CompileError.at(layer.arg.span, f"{kind} takes no argument here")
+            attrs[spec.arg] = self._option_value(ev, layer.arg, spec.arg, spec.arg_type)
+        elif spec.arg is not None:
+            attrs[spec.arg] = 0.0
+        for opt in layer.options:
+            name = opt.key.name
+            if name not in spec.options:
+                known = ", ".join(spec.options) or "none"
+                raise CompileError.at(opt.key.span, f"{kind} has no option '{name}'; its options: {known}")
+            if name in attrs:
+                raise CompileError.at(opt.key.span, f"option '{name}' is given twice")
+            typ = spec.options[name][0]
+            if opt.value is None:
+                if typ != "bool":
+                    raise CompileError.at(opt.span, f"write `{name} = ...`")
+                attrs[name] = True
+            else:
+                attrs[name] = self._option_value(ev, opt.value, name, typ)
+        for name, (_, default) in spec.options.items():
+            attrs.setdefault(name, default)
+        if kind == "conv" and attrs["dilation"] < 1:
+            raise CompileError.at(layer.span, "dilation must be at least 1")
+        if "padding" in attrs:
+            p = attrs["padding"]
+            kh, kw = attrs["kernel"]
+            d = attrs.get("dilation", 1)
+            attrs["padding"] = (default_padding(kh, d), default_padding(kw, d)) if p is None else (p, p)
+        if kind in ("dropout", "drop_path") and not 0 <= attrs[spec.arg or ""] < 1:
+            raise CompileError.at(layer.arg.span if layer.arg else layer.span,
+                                  f"{kind} rate must be in [0, 1)")
+        extra = {}
+        if isinstance(layer.out, n.Name) and layer.out.id == "classes":
+            extra["out_sym"] = "num_classes"
+        name = layer.name.name if layer.name else None
+        return self._node(kind, attrs, layer.span, scope, key, group, name=name, **extra)
+
+    def _option_value(self, ev: Evaluator, expr: n.Expr, name: str, typ: str) -> Any:
+        if typ == "int":
+            return ev.integer(expr, name, minimum=0)
+        if typ == "bool":
+            return ev.boolean(expr)
+        value = ev(expr)
+        if not is_number(value):
+            raise CompileError.at(expr.span, f"{name} must be a number, got {type_name(value)}")
+        return float(value)

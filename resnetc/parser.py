@@ -1,0 +1,327 @@
+"""Text -> AST: the Lark LALR parser, a newline-aware post-lexer and the AST-building Transformer."""
+
+from __future__ import annotations
+
+import ast as pyast
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import nodes as n
+from .errors import CompileError, Span, register_source
+
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+# How the expected-token list reads in an error message.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "KERNEL": "a kernel size like 3x3",
+    "SHAPE": "a shape like 3x224x224",
+    "CMP": "a comparison",
+    "_NL": "end of line",
+    "$END": "end of file",
+}
+
+
+class _NewlinesInBrackets:
+    """Drops newlines inside ( ) and [ ], so long argument lists and tables may span lines."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif tok.type == "_NL" and depth:
+                continue
+            yield tok
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "expr"],
+        propagate_positions=True,
+        postlex=_NewlinesInBrackets(),
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def parse(text: str, filename: str = "<string>") -> n.Module:
+    """Parse the text of a .resnet file into an AST; raises CompileError on bad syntax."""
+    register_source(filename, text)
+    tree = _parse(text, filename, "start")
+    items = _Builder(filename).transform(tree)
+    return n.Module(span=Span(file=filename, line=1, column=1, end_line=1, end_column=1),
+                    file=filename, items=tuple(items))
+
+
+def parse_expr(text: str, filename: str) -> n.Expr:
+    """Parse one expression (the value of a ``--set K=V`` override)."""
+    register_source(filename, text)
+    tree = _parse(text, filename, "expr")
+    result: n.Expr = _Builder(filename).transform(tree)
+    return result
+
+
+def _parse(text: str, filename: str, start: str) -> Any:
+    parser = _lark()
+    try:
+        return parser.parse(text + "\n" if start == "start" else text, start=start)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, filename, parser) from None
+
+
+def _describe_expected(expected: set[str], parser: Lark) -> str:
+    names = []
+    for term in sorted(expected):
+        if term in _TERMINAL_NAMES:
+            names.append(_TERMINAL_NAMES[term])
+            continue
+        try:
+            pattern = parser.get_terminal(term).pattern
+        except KeyError:
+            names.append(term)
+            continue
+        names.append(repr(pattern.value) if pattern.type == "str" else term.lower())
+    names = sorted(set(names))
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return ", ".join(names)
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) -> CompileError:
+    line, column = max(exc.line, 1), max(exc.column, 1)
+    width = 1
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            what = "unexpected end of file"
+        elif tok.type == "_NL":
+            what = "unexpected end of line"
+        else:
+            what = f"unexpected {tok.value!r}"
+            width = max(1, len(str(tok.value)))
+        expected = {t for t in exc.expected if not t.startswith("__")}
+        message = f"{what}; expected {_describe_expected(expected, parser)}"
+    elif isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        message = f"unexpected character {char!r}; it is not part of the .resnet language"
+    elif isinstance(exc, UnexpectedEOF):
+        message = "unexpected end of file"
+    else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
+        message = str(exc)
+    span = Span(file=filename, line=line, column=column, end_line=line, end_column=column + width)
+    return CompileError.at(span, message)
+
+
+def _span(filename: str, meta: Any) -> Span:
+    return Span(file=filename, line=meta.line, column=meta.column,
+                end_line=meta.end_line, end_column=meta.end_column)
+
+
+def _tok_span(filename: str, tok: Token) -> Span:
+    return Span(file=filename, line=tok.line or 1, column=tok.column or 1,
+                end_line=tok.end_line or tok.line or 1,
+                end_column=tok.end_column or (tok.column or 1) + len(tok))
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Builds nodes.* from the parse tree; every node gets the span of its text."""
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self.file = filename
+
+    # -- helpers
+    def _s(self, meta: Any) -> Span:
+        return _span(self.file, meta)
+
+    def _ident(self, tok: Token | None) -> n.Ident | None:
+        if tok is None:
+            return None
+        return n.Ident(span=_tok_span(self.file, tok), name=str(tok))
+
+    def _name_expr(self, tok: Token) -> n.Name:
+        return n.Name(span=_tok_span(self.file, tok), id=str(tok))
+
+    # -- top level
+    def start(self, meta: Any, items: list[Any]) -> list[Any]:
+        return items
+
+    def use(self, meta: Any, c: list[Token]) -> n.Use:
+        tok = c[0]
+        if tok.type == "STRING":
+            return n.Use(span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True)
+        return n.Use(span=self._s(meta), target=str(tok), is_path=False)
+
+    def block_def(self, meta: Any, c: list[Any]) -> n.BlockDef:
+        name, params, expansion, body = c
+        return n.BlockDef(span=self._s(meta), name=self._ident(name), params=params,
+                          expansion=expansion, body=body)
+
+    def network_def(self, meta: Any, c: list[Any]) -> n.NetworkDef:
+        name, params, body = c
+        return n.NetworkDef(span=self._s(meta), name=self._ident(name),
+                            params=params or (), body=body)
+
+    def network_alias(self, meta: Any, c: list[Any]) -> n.NetworkAlias:
+        name, base, args = c
+        return n.NetworkAlias(span=self._s(meta), name=self._ident(name),
+                              base=self._ident(base), args=args)
+
+    def params(self, meta: Any, c: list[Any]) -> tuple[n.Param, ...]:
+        return tuple(p for p in c if p is not None)
+
+    def param(self, meta: Any, c: list[Any]) -> n.Param:
+        return n.Param(span=self._s(meta), name=self._ident(c[0]), default=c[1])
+
+    # -- bodies
+    def net_body(self, meta: Any, c: list[Any]) -> tuple[n.Stmt, ...]:
+        return tuple(c)
+
+    layer_body = net_body
+
+    def setting(self, meta: Any, c: list[Any]) -> n.Setting:
+        key, value = c
+        if isinstance(value, Token):
+            span = _tok_span(self.file, value)
+            if value.type == "SHAPE":
+                dims = tuple(int(d) for d in str(value).split("x"))
+                value = n.Shape(span=span, dims=dims)
+            else:
+                value = n.String(span=span, value=pyast.literal_eval(str(value)))
+        return n.Setting(span=self._s(meta), key=self._ident(key), value=value)
+
+    def section(self, meta: Any, c: list[Any]) -> n.Section:
+        return n.Section(span=self._s(meta), name=self._ident(c[0]), body=c[1])
+
+    def stage(self, meta: Any, c: list[Any]) -> n.Stage:
+        name, count, block, args, stride, options = c
+        return n.Stage(span=self._s(meta), name=self._ident(name), count=count,
+                       block=self._ident(block), args=args, stride=stride, options=options)
+
+    def layer(self, meta: Any, c: list[Any]) -> n.Layer:
+        name, op, kernel, arg, stride, out, options = c
+        k = tuple(int(d) for d in str(kernel).split("x")) if kernel is not None else None
+        return n.Layer(span=self._s(meta), name=self._ident(name), op=self._ident(op),
+                       kernel=k, arg=arg, stride=stride, out=out, options=options)
+
+    def group(self, meta: Any, c: list[Any]) -> n.Group:
+        return n.Group(span=self._s(meta), name=self._ident(c[0]), body=c[1])
+
+    def add(self, meta: Any, c: list[Any]) -> n.Stmt:
+        return self._shortcut_stmt(meta, c[0], n.AddShortcut, "add")
+
+    def tap(self, meta: Any, c: list[Any]) -> n.Stmt:
+        return self._shortcut_stmt(meta, c[0], n.TapShortcut, "tap")
+
+    def _shortcut_stmt(self, meta: Any, tok: Token, cls: type[n.Stmt], verb: str) -> n.Stmt:
+        if str(tok) != "shortcut":
+            raise CompileError.at(_tok_span(self.file, tok),
+                                  f"`{verb} {tok}`: expected `{verb} shortcut`")
+        return cls(span=self._s(meta))
+
+    def assign(self, meta: Any, c: list[Any]) -> n.Assign:
+        return n.Assign(span=self._s(meta), target=self._ident(c[0]), value=c[1])
+
+    def options(self, meta: Any, c: list[Any]) -> tuple[n.Option, ...]:
+        return tuple(c)
+
+    def option(self, meta: Any, c: list[Any]) -> n.Option:
+        return n.Option(span=self._s(meta), key=self._ident(c[0]), value=c[1])
+
+    def call_args(self, meta: Any, c: list[Any]) -> tuple[n.Arg, ...]:
+        args = []
+        for a in c:
+            if a is None:
+                continue
+            if isinstance(a, n.Arg):
+                args.append(a)
+            else:
+                args.append(n.Arg(span=a.span, name=None, value=a))
+        return tuple(args)
+
+    def kwarg(self, meta: Any, c: list[Any]) -> n.Arg:
+        return n.Arg(span=self._s(meta), name=self._ident(c[0]), value=c[1])
+
+    # -- expressions
+    def int(self, meta: Any, c: list[Token]) -> n.Int:
+        return n.Int(span=self._s(meta), value=int(c[0]))
+
+    def float(self, meta: Any, c: list[Token]) -> n.Float:
+        return n.Float(span=self._s(meta), value=float(c[0]))
+
+    def true(self, meta: Any, c: list[Any]) -> n.Bool:
+        return n.Bool(span=self._s(meta), value=True)
+
+    def false(self, meta: Any, c: list[Any]) -> n.Bool:
+        return n.Bool(span=self._s(meta), value=False)
+
+    def name(self, meta: Any, c: list[Token]) -> n.Name:
+        return self._name_expr(c[0])
+
+    def list(self, meta: Any, c: list[Any]) -> n.List:
+        return n.List(span=self._s(meta), items=tuple(x for x in c if x is not None))
+
+    def map(self, meta: Any, c: list[Any]) -> n.Map:
+        return n.Map(span=self._s(meta), keys=tuple(k for k, _ in c), values=tuple(v for _, v in c))
+
+    def pair(self, meta: Any, c: list[Any]) -> tuple[n.Expr, n.Expr]:
+        return (c[0], c[1])
+
+    def index(self, meta: Any, c: list[Any]) -> n.Index:
+        return n.Index(span=self._s(meta), value=c[0], index=c[1])
+
+    def call(self, meta: Any, c: list[Any]) -> n.Call:
+        func, args = c
+        for a in args:
+            if a.name is not None:
+                raise CompileError.at(a.span, f"{func}() takes no keyword arguments")
+        return n.Call(span=self._s(meta), func=self._ident(func), args=tuple(a.value for a in args))
+
+    def _bin(op: str):  # type: ignore[misc]  # noqa: N805 - a method factory, not a method
+        def method(self: _Builder, meta: Any, c: list[Any]) -> n.BinOp:
+            return n.BinOp(span=self._s(meta), op=op, left=c[0], right=c[1])
+
+        return method
+
+    add_ = _bin("+")
+    sub = _bin("-")
+    mul = _bin("*")
+    div = _bin("/")
+    floordiv = _bin("//")
+    mod = _bin("%")
+
+    def compare(self, meta: Any, c: list[Any]) -> n.Compare:
+        return n.Compare(span=self._s(meta), op=str(c[1]), left=c[0], right=c[2])
+
+    def and_(self, meta: Any, c: list[Any]) -> n.BoolOp:
+        return n.BoolOp(span=self._s(meta), op="and", left=c[0], right=c[1])
+
+    def or_(self, meta: Any, c: list[Any]) -> n.BoolOp:
+        return n.BoolOp(span=self._s(meta), op="or", left=c[0], right=c[1])
+
+    def not_(self, meta: Any, c: list[Any]) -> n.Not:
+        return n.Not(span=self._s(meta), operand=c[0])
+
+    def neg(self, meta: Any, c: list[Any]) -> n.Neg:
+        return n.Neg(span=self._s(meta), operand=c[0])
+
+    def ifexp(self, meta: Any, c: list[Any]) -> n.IfExp:
+        return n.IfExp(span=self._s(meta), then=c[0], cond=c[1], orelse=c[2])

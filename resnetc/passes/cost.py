@@ -1,0 +1,44 @@
+"""The cost model: parameters and multiply-adds per node, and totals per block, stage, network."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..ir import Graph, blocks, net
+from ..ops import macs, params
+
+
+def cost(g: Graph) -> None:
+    total_p = total_m = 0
+    for _, d in g.nodes(data=True):
+        if d["kind"] in ("input", "add") or d.get("shape") is None:
+            d["params"], d["macs"] = 0, 0
+            continue
+        d["params"] = params(d["kind"], d["attrs"], d["in_shape"], d["shape"])
+        d["macs"] = macs(d["kind"], d["attrs"], d["in_shape"], d["shape"])
+        total_p += d["params"]
+        total_m += d["macs"]
+    g.graph["params"], g.graph["macs"] = total_p, total_m
+
+
+def totals(g: Graph) -> dict[str, dict[str, int]]:
+    """Parameters and MACs per scope: ``stem``, each stage, each block (``layer1.0``), ``head``."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {"params": 0, "macs": 0})
+    stage_of = {}
+    for b in blocks(g):
+        for v in b.nodes + b.shortcut_nodes:
+            stage_of[v] = (b.stage, b.path)
+    info = net(g)
+    for v, d in g.nodes(data=True):
+        if v in stage_of:
+            keys = stage_of[v]
+        elif v in info.stem:
+            keys = ("stem",)
+        elif v in info.head:
+            keys = ("head",)
+        else:
+            continue
+        for key in keys:
+            out[key]["params"] += d.get("params", 0)
+            out[key]["macs"] += d.get("macs", 0)
+    return dict(out)
