@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .ir import Graph
 
 __version__ = "0.1.0"
-__all__ = ["compile", "compile_text", "emit", "load", "backends", "CompileError", "Diagnostic",
+__all__ = ["compile", "compile_text", "emit", "load", "available_backends", "CompileError", "Diagnostic",
            "ResnetcError", "Span", "UsageError", "__version__"]
 
 Overrides = Mapping[str, "str | int | float | bool"]
@@ -81,7 +81,7 @@ def _finish(program: Any, network: str | None, overrides: Overrides | None, chec
     return run(g, check=check)
 
 
-def backends() -> dict[str, Callable[[Graph], str]]:
+def available_backends() -> dict[str, Callable[[Graph], str]]:
     """Emitters by name: the built-in ones and any registered in the ``resnetc.backends``
     entry-point group by other packages."""
     from importlib.metadata import entry_points
@@ -97,7 +97,7 @@ def backends() -> dict[str, Callable[[Graph], str]]:
 
 def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) -> str:
     """The source a backend emits for a spec file (or an already compiled graph)."""
-    available = backends()
+    available = available_backends()
     if backend not in available:
         raise UsageError(f"unknown backend '{backend}'; available: {', '.join(sorted(available))}")
     graph = spec if not isinstance(spec, str | Path) else compile(spec, **compile_args)

@@ -86,9 +86,9 @@ def _compile(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
-        from . import backends
+        from . import available_backends
 
-        available = backends()
+        available = available_backends()
         if args.emit not in available:
             raise UsageError(f"unknown backend '{args.emit}'; available: {', '.join(sorted(available))}")
         text = available[args.emit](_compile(args))
