@@ -35,8 +35,8 @@ def select_network(program: Program, name: str | None = None) -> str:
     if len(own) == 1:
         return own[0]
     if not own:
-        raise UsageError(f"{program.root.file} defines no network (only blocks?)")
-    raise UsageError(f"{program.root.file} defines several networks ({', '.join(own)}); "
+        raise UsageError(f"{program.root.span.file} defines no network (only blocks?)")
+    raise UsageError(f"{program.root.span.file} defines several networks ({', '.join(own)}); "
                      "choose one with --network")
 
 
@@ -164,7 +164,7 @@ class _Lowering:
         source = "".join(self.program.sources.values())
         info = NetworkInfo(
             name=name,
-            spec=self.program.root.file,
+            spec=self.program.root.span.file,
             source_hash=hashlib.sha256(source.encode()).hexdigest(),
             input=(c, h, w), classes=settings.get("classes"), zero_init=settings["zero_init"],
             rule=settings["shortcut"], title=settings.get("title"), paper=settings.get("paper"),

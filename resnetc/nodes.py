@@ -273,7 +273,6 @@ class NetworkAlias(Node):
 
 
 class Module(Node):
-    """A whole .resnet file."""
+    """A whole .resnet file (its span names the file)."""
 
-    file: str
     items: tuple[Use | BlockDef | NetworkDef | NetworkAlias, ...]

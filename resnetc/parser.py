@@ -67,7 +67,7 @@ def parse(text: str, filename: str = "<string>") -> n.Module:
     tree = _parse(text, filename, "start")
     items = _Builder(filename).transform(tree)
     return n.Module(span=Span(file=filename, line=1, column=1, end_line=1, end_column=1),
-                    file=filename, items=tuple(items))
+                    items=tuple(items))
 
 
 def parse_expr(text: str, filename: str) -> n.Expr:

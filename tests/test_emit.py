@@ -1,0 +1,112 @@
+"""Emitted source: golden files, determinism across runs and hash seeds, fx and export."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import resnetc
+
+from support import ROOT, SPEC
+
+GOLDEN = ROOT / "tests" / "golden"
+GOLDEN_SPECS = ["resnet18", "resnet50", "resnext50_32x4d", "cifar_resnet"]
+
+
+@pytest.mark.parametrize("name", GOLDEN_SPECS)
+def test_golden_source(name: str, update_golden: bool) -> None:
+    source = resnetc.emit(SPEC / f"{name}.resnet")
+    golden = GOLDEN / f"{name}.py"
+    if update_golden:
+        golden.write_text(source, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden}; run pytest --update-golden"
+    assert source == golden.read_text(encoding="utf-8"), (
+        f"emitted source for {name} changed; if intended, run pytest --update-golden and review the diff")
+
+
+_EMIT = (
+    "import resnetc, sys; "
+    "sys.stdout.write(resnetc.emit(sys.argv[1]))"
+)
+
+
+def test_deterministic_across_hash_seeds() -> None:
+    outputs = set()
+    for seed in ("0", "1", "12345", "random"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, "-c", _EMIT, str(SPEC / "resnext101_64x4d.resnet")],
+                              capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+        outputs.add(proc.stdout)
+    assert len(outputs) == 1
+    assert outputs.pop() == resnetc.emit(SPEC / "resnext101_64x4d.resnet")
+
+
+def test_deterministic_in_process() -> None:
+    first = resnetc.emit(SPEC / "resnet152.resnet")
+    assert all(resnetc.emit(SPEC / "resnet152.resnet") == first for _ in range(3))
+
+
+def test_generated_source_imports_only_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = resnetc.emit(SPEC / "resnet50.resnet")
+    imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == ["from __future__ import annotations", "from typing import Optional",
+                       "import torch", "from torch import Tensor, nn"]
+    # The file stands alone: a fresh interpreter without resnetc on the path can use it.
+    path = tmp_path / "resnet50.py"
+    path.write_text(source)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import resnet50, torch; "
+            "m = resnet50.create_model(num_classes=7); assert 'resnetc' not in sys.modules; "
+            "print(tuple(m(torch.randn(1, 3, 64, 64)).shape))")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout.strip() == "(1, 7)"
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "cifar_resnet"])
+def test_fx_symbolic_trace(name: str) -> None:
+    model = resnetc.load(SPEC / f"{name}.resnet").eval()
+    traced = torch.fx.symbolic_trace(model)
+    size = 32 if name.startswith("cifar") else 64
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), model(x))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "cifar_resnet"])
+def test_torch_export(name: str) -> None:
+    model = resnetc.load(SPEC / f"{name}.resnet").eval()
+    size = 32 if name.startswith("cifar") else 64
+    x = torch.randn(2, 3, size, size)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), model(x))
+
+
+def test_create_model_arguments() -> None:
+    model = resnetc.load(SPEC / "resnet18.resnet", num_classes=10, in_chans=1,
+                         zero_init_residual=True)
+    assert model.conv1.in_channels == 1 and model.fc.out_features == 10
+    assert all(float(b.bn2.weight.detach().abs().sum()) == 0 for stage in
+               (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage)
+    assert model(torch.randn(2, 1, 64, 64)).shape == (2, 10)
+
+
+def test_zero_init_makes_blocks_start_as_their_shortcut() -> None:
+    model = resnetc.load(SPEC / "resnet50.resnet", zero_init_residual=True).eval()
+    block = model.layer2[1]  # an identity block: output = relu(x + 0)
+    x = torch.randn(1, 512, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), torch.relu(x))
+
+
+def test_kaiming_init_like_torchvision() -> None:
+    torch.manual_seed(0)
+    model = resnetc.load(SPEC / "resnet18.resnet")
+    w = model.layer3[0].conv1.weight  # fan_out = 256 * 3 * 3
+    expected = (2.0 / (256 * 9)) ** 0.5
+    assert abs(float(w.std()) - expected) / expected < 0.05
+    assert float(model.bn1.weight.min()) == 1.0 and float(model.bn1.bias.abs().max()) == 0.0

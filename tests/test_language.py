@@ -1,0 +1,117 @@
+"""The language: round trips through the formatter, lint after every pass, semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import resnetc
+from resnetc import nodes
+from resnetc.formatter import format_module
+from resnetc.ir import lint
+from resnetc.loader import STDLIB, load
+from resnetc.lower import lower
+from resnetc.parser import parse
+from resnetc.passes import PASSES
+
+from support import ROOT, SPEC
+
+ALL_SPECS = sorted(SPEC.glob("*.resnet")) + sorted(STDLIB.glob("*.resnet")) + sorted(
+    (ROOT / "examples").glob("*.resnet"))
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=lambda p: p.name)
+def test_round_trip(path: Path) -> None:
+    """format -> parse gives the same AST, and formatting is idempotent."""
+    module = parse(path.read_text(), str(path))
+    text = format_module(module)
+    again = parse(text, "formatted.resnet")
+    assert nodes.structure(again) == nodes.structure(module)
+    assert format_module(again) == text
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_SPECS if p.parent == SPEC], ids=lambda p: p.name)
+def test_lint_after_every_pass(path: Path) -> None:
+    g = lower(load(path))
+    lint(g)
+    for p in PASSES:
+        p(g)
+        lint(g)
+
+
+def _net(body: str, extra: str = "", params: str = "") -> str:
+    return f"""use blocks
+{extra}
+network t{params} {{
+    input 3x32x32
+    classes 10
+{body}
+    head {{ avgpool: global_avgpool; flatten; fc: linear -> classes }}
+}}
+"""
+
+
+def test_newlines_inside_brackets_and_semicolons() -> None:
+    text = _net("""    widths = [16,
+              32]
+    stem { conv1: conv 3x3 -> 16; bn1: bn; relu }
+    layer1: 1 x basic(widths[0])
+    layer2: 1 x basic(
+        widths[1],
+    ) /2""")
+    g = resnetc.compile_text(text, base=SPEC)
+    assert [s.name for s in g.graph["net"].stages] == ["layer1", "layer2"]
+
+
+def test_expressions() -> None:
+    text = _net("""    a = 7 // 2 * 4 + 10 % 3          # 13
+    b = [1: 16, 2: 32][a - 12]        # 16
+    c = max(b, 8) if a > 12 and not false else 0
+    d = -(-c)
+    stem { conv1: conv 3x3 -> d; bn1: bn; relu }
+    layer1: 1 x basic(c)""")
+    g = resnetc.compile_text(text, base=SPEC)
+    assert g.graph["net"].stages[0].blocks[0].args["width"] == 16
+
+
+def test_families_aliases_and_overrides(tmp_path: Path) -> None:
+    (tmp_path / "fam.resnet").write_text(_net("""    stem { conv1: conv 3x3 -> w; bn1: bn; relu }
+    layer1: n x basic(w)""", params="(n = 1, w = 16)"))
+    (tmp_path / "alias.resnet").write_text('use "fam.resnet"\nnetwork t2 = t(2)\n')
+    g = resnetc.compile(tmp_path / "alias.resnet")
+    assert len(g.graph["net"].stages[0].blocks) == 2
+    g = resnetc.compile(tmp_path / "alias.resnet", overrides={"n": 3, "w": "8 * 4"})
+    assert len(g.graph["net"].stages[0].blocks) == 3
+    assert g.graph["net"].stages[0].blocks[0].args["width"] == 32
+    assert g.graph["net"].name == "t2"
+
+
+def test_builtin_stage_names_for_drop_path_schedules() -> None:
+    text = _net("""    stem { conv1: conv 3x3 -> 16; bn1: bn; relu }
+    layer1: 2 x dp(16, 0.3 * block_index / (num_blocks - 1))
+    layer2: 2 x dp(32, 0.3 * block_index / (num_blocks - 1)) /2""", extra="""
+block dp(width, rate = 0.0, stride = 1) {
+    conv1: conv 3x3 /stride -> width
+    bn1: bn
+    drop: drop_path rate
+    add shortcut
+    relu
+}""")
+    g = resnetc.compile_text(text, base=SPEC)
+    rates = [b.args["rate"] for s in g.graph["net"].stages for b in s.blocks]
+    assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+def test_dilation_replaces_stride_like_torchvision() -> None:
+    g = resnetc.compile(SPEC / "resnet50.resnet")
+    assert g.graph["net"].stages[3].blocks[0].args["stride"] == 2
+    text = (SPEC / "resnet.resnet").read_text().replace(
+        "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2",
+        "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2, dilate")
+    g = resnetc.compile_text(text, "dilated.resnet", base=SPEC)
+    first, second = g.graph["net"].stages[3].blocks[:2]
+    assert (first.args["stride"], first.args["dilation"]) == (1, 1)
+    assert (second.args["stride"], second.args["dilation"]) == (1, 2)
+    assert first.shortcut == "projection"
+    assert g.nodes[g.graph["net"].stages[3].blocks[-1].output]["shape"] == (2048, 14, 14)
