@@ -38,9 +38,19 @@ class Diagnostic:
     message: str
     span: Span | None
     severity: str = "error"
+    notes: tuple[Diagnostic, ...] = ()
+
+    def with_note(self, message: str, span: Span | None) -> Diagnostic:
+        """This diagnostic with one more ``note:`` (say, the call that led here)."""
+        note = Diagnostic(message, span, "note")
+        return Diagnostic(self.message, self.span, self.severity, (*self.notes, note))
 
     def render(self) -> str:
-        """``file:line:col: error: message``, the source line and a caret under the span."""
+        """``file:line:col: error: message``, the source line and a caret; then any notes."""
+        text = self._render_one()
+        return "\n".join([text, *(note.render() for note in self.notes)])
+
+    def _render_one(self) -> str:
         if self.span is None:
             return f"resnetc: {self.severity}: {self.message}"
         head = f"{self.span}: {self.severity}: {self.message}"

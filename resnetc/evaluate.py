@@ -51,6 +51,11 @@ def type_name(value: Value) -> str:
     return type(value).__name__
 
 
+def article(word: str) -> str:
+    """``an int``, ``a float``."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def show(value: Value) -> str:
     """A value as the language would write it."""
     if isinstance(value, bool):
@@ -140,7 +145,7 @@ class Evaluator:
                 raise CompileError.at(
                     e.index.span, f"index {key} is out of range for a list of {len(container)}")
             return container[key]
-        raise CompileError.at(e.value.span, f"a {type_name(container)} cannot be indexed")
+        raise CompileError.at(e.value.span, f"{article(type_name(container))} cannot be indexed")
 
     def eval_Call(self, e: n.Call) -> Value:
         fn = _BUILTINS.get(e.func.name)

@@ -197,7 +197,13 @@ class _Lowering:
                                         first_dilation if i == 0 else dilation)
                 inst = BlockInstance(stage=stage.name, index=i, block=p.block.name.name, args=args,
                                      span=p.stmt.span, rule=p.rule, input=current)
-                current = self._block(p.block, inst)
+                try:
+                    current = self._block(p.block, inst)
+                except CompileError as exc:
+                    args_text = ", ".join(f"{k} = {show(v)}" for k, v in args.items())
+                    raise CompileError(d.with_note(
+                        f"in block {inst.path}, {p.block.name.name}({args_text}), made by this stage",
+                        p.stmt.span) for d in exc.diagnostics) from None
                 stage.blocks.append(inst)
                 block_index += 1
             info.blocks[p.block.name.name] = p.block
@@ -246,6 +252,9 @@ class _Lowering:
             settings["zero_init"] = ev.boolean(value_expr)
 
     def _rule(self, ev: Evaluator, expr: n.Expr) -> str:
+        if isinstance(expr, n.Name) and expr.id not in ev.env and expr.id not in SHORTCUT_RULES:
+            raise CompileError.at(expr.span, f"unknown shortcut rule '{expr.id}'; expected one of "
+                                  f"{', '.join(SHORTCUT_RULES)}")
         value = ev(expr)
         if not (isinstance(value, Symbol) and value.kind == "rule"):
             raise CompileError.at(expr.span, f"expected a shortcut rule ({', '.join(SHORTCUT_RULES)}), "
@@ -269,6 +278,9 @@ class _Lowering:
 
     def _stage(self, stmt: n.Stage, ev: Evaluator, rule: str, env: dict[str, Value]) -> _PendingStage:
         count = ev.integer(stmt.count, "the number of blocks", minimum=1)
+        if stmt.block.name not in env and stmt.block.name not in self.program.blocks:
+            known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
+            raise CompileError.at(stmt.block.span, f"unknown block '{stmt.block.name}'; blocks: {known}")
         ref = ev(n.Name(span=stmt.block.span, id=stmt.block.name))
         if not (isinstance(ref, Symbol) and ref.kind == "block"):
             known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"

@@ -126,6 +126,7 @@ def _linear_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
 
 
 def _se_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
+    # bn and se keep the shape but need a CxHxW input (BatchNorm2d, pooled gates).
     _spatial(shape, kind)
     return shape
 
@@ -141,7 +142,7 @@ def _zero_pad_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
 _SHAPES: dict[str, Callable[[dict[str, Any], Shape, str], Shape]] = {
     "conv": _conv_shape, "maxpool": _pool_shape, "avgpool": _pool_shape,
     "global_avgpool": _gap_shape, "flatten": _flatten_shape, "linear": _linear_shape,
-    "se": _se_shape, "zero_pad": _zero_pad_shape,
+    "se": _se_shape, "bn": _se_shape, "zero_pad": _zero_pad_shape,
 }
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from . import nodes as n
 from .errors import CompileError, Span, register_source
@@ -65,7 +71,7 @@ def parse(text: str, filename: str = "<string>") -> n.Module:
     """Parse the text of a .resnet file into an AST; raises CompileError on bad syntax."""
     register_source(filename, text)
     tree = _parse(text, filename, "start")
-    items = _Builder(filename).transform(tree)
+    items = _build(tree, filename)
     return n.Module(span=Span(file=filename, line=1, column=1, end_line=1, end_column=1),
                     items=tuple(items))
 
@@ -74,8 +80,17 @@ def parse_expr(text: str, filename: str) -> n.Expr:
     """Parse one expression (the value of a ``--set K=V`` override)."""
     register_source(filename, text)
     tree = _parse(text, filename, "expr")
-    result: n.Expr = _Builder(filename).transform(tree)
+    result: n.Expr = _build(tree, filename)
     return result
+
+
+def _build(tree: Any, filename: str) -> Any:
+    try:
+        return _Builder(filename).transform(tree)
+    except VisitError as exc:  # lark wraps what the transformer raises; keep our own errors
+        if isinstance(exc.orig_exc, CompileError):
+            raise exc.orig_exc from None
+        raise
 
 
 def _parse(text: str, filename: str, start: str) -> Any:
@@ -117,7 +132,11 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
             what = f"unexpected {tok.value!r}"
             width = max(1, len(str(tok.value)))
         expected = {t for t in exc.expected if not t.startswith("__")}
-        message = f"{what}; expected {_describe_expected(expected, parser)}"
+        before = text[: tok.start_pos].rstrip() if tok.start_pos is not None else ""
+        if before.endswith("->"):
+            message = f"{what}; expected the output width (an expression) after `->`"
+        else:
+            message = f"{what}; expected {_describe_expected(expected, parser)}"
     elif isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         message = f"unexpected character {char!r}; it is not part of the .resnet language"

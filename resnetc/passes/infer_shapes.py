@@ -21,7 +21,8 @@ def infer_shapes(g: Graph) -> None:
         try:
             d["shape"] = node_shape(d["kind"], d["attrs"], inp)
         except ShapeError as exc:
-            g.graph["diagnostics"].append(Diagnostic(f"{exc} (input {fmt_shape(inp)})", d["span"]))
+            message = str(exc) if "input" in str(exc) else f"{exc} (input {fmt_shape(inp)})"
+            g.graph["diagnostics"].append(Diagnostic(message, d["span"]))
 
 
 def node_shape(kind: str, attrs: dict, inp: Shape) -> Shape:
