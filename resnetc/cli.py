@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UsageError(f"spec file not found: {args.spec}")
         text = path.read_text(encoding="utf-8")
-        formatted = format_module(parse(text, args.spec))
+        formatted = format_module(parse(text, args.spec), text)
         if args.check:
             if formatted != text:
                 print(f"{args.spec}: not in canonical form", file=sys.stderr)

@@ -105,10 +105,92 @@ def _params(params: tuple[n.Param, ...]) -> str:
     return ", ".join(p.name.name + (f" = {_spec(p.default)}" if p.default is not None else "") for p in params)
 
 
+def comments_of(text: str) -> dict[int, tuple[str, bool]]:
+    """Comments by line number: (text from ``#``, whether code precedes it on that line)."""
+    found: dict[int, tuple[str, bool]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        in_string = escaped = False
+        for col, ch in enumerate(line):
+            if in_string:
+                escaped = ch == "\\" and not escaped
+                if ch == '"' and not escaped:
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                found[number] = (line[col:].rstrip(), bool(line[:col].strip()))
+                break
+    return found
+
+
+class _Printer:
+    """Prints statements, putting comments back where they were and keeping single blank lines."""
+
+    def __init__(self, text: str | None):
+        self.comments = comments_of(text) if text else {}
+        self.blank = {i for i, line in enumerate(text.splitlines(), 1) if not line.strip()} if text else set()
+        self.out: list[str] = []
+
+    def _flush(self, before: int, indent: str) -> None:
+        lines = sorted(k for k in self.comments if k < before and not self.comments[k][1])
+        for line in lines:
+            if line - 1 in self.blank and self.out and self.out[-1] and not self.out[-1].endswith("{"):
+                self.out.append("")
+            self.out.append(indent + self.comments.pop(line)[0])
+        if lines and before - 1 in self.blank and before > lines[-1] + 1:
+            self.out.append("")
+
+    def _trailing(self, first: int, last: int) -> str:
+        texts = [self.comments.pop(k)[0] for k in sorted(self.comments) if first <= k <= last]
+        return ("  " + " ".join(texts)) if texts else ""
+
+    def _gap(self, prev_end: int | None, start: int) -> None:
+        if prev_end is not None and any(prev_end < k < start for k in self.blank) and self.out and self.out[-1]:
+            self.out.append("")
+
+    def body(self, body: tuple[n.Stmt, ...], indent: str, end_line: int) -> None:
+        prev: int | None = None
+        for s in body:
+            self._gap(prev, s.span.line)
+            self._flush(s.span.line, indent)
+            self.stmt(s, indent)
+            prev = s.span.end_line
+        self._flush(end_line, indent)
+
+    def stmt(self, s: n.Stmt, indent: str) -> None:
+        if isinstance(s, n.Group | n.Section):
+            opener = f"{indent}{s.name.name}" + (": {" if isinstance(s, n.Group) else " {")
+            first_body = s.body[0].span.line if s.body else s.span.end_line
+            self.out.append(opener + self._trailing(s.span.line, first_body - 1 if s.body else s.span.line))
+            self.body(s.body, indent + "    ", s.span.end_line)
+            self.out.append(f"{indent}}}" + self._trailing(s.span.end_line, s.span.end_line))
+            return
+        self.out.append(_simple_stmt(s, indent) + self._trailing(s.span.line, s.span.end_line))
+
+    def item(self, item: n.Node, head: str, body: tuple[n.Stmt, ...] | None) -> None:
+        self._flush(item.span.line, "")
+        if body is None:
+            self.out.append(head + self._trailing(item.span.line, item.span.end_line))
+            return
+        first_body = body[0].span.line - 1 if body else item.span.line
+        self.out.append(head + " {" + self._trailing(item.span.line, first_body))
+        self.body(body, "    ", item.span.end_line)
+        self.out.append("}" + self._trailing(item.span.end_line, item.span.end_line))
+
+
 def format_stmt(s: n.Stmt, indent: str) -> list[str]:
-    """Lines for one statement."""
+    """Lines for one statement (without comments)."""
+    printer = _Printer(None)
+    printer.stmt(s, indent)
+    return printer.out
+
+
+def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.Assign):
-        return [f"{indent}{s.target.name} = {_spec(s.value)}"]
+        return f"{indent}{s.target.name} = {_spec(s.value)}"
+    if isinstance(s, n.Assert):
+        why = ", " + _spec(n.String(span=s.span, value=s.message)) if s.message is not None else ""
+        return f"{indent}assert {_spec(s.cond)}{why}"
     if isinstance(s, n.Layer):
         text = f"{s.name.name}: " if s.name else ""
         text += s.op.name
@@ -120,44 +202,40 @@ def format_stmt(s: n.Stmt, indent: str) -> list[str]:
             text += f" /{_posarg(s.stride)}"
         if s.out is not None:
             text += f" -> {_spec(s.out)}"
-        return [indent + text + _options(s.options)]
-    if isinstance(s, n.Group | n.Section):
-        return [f"{indent}{s.name.name}" + (": {" if isinstance(s, n.Group) else " {"),
-                *_body(s.body, indent + "    "), f"{indent}}}"]
+        return indent + text + _options(s.options)
     if isinstance(s, n.AddShortcut):
-        return [f"{indent}add shortcut"]
+        return f"{indent}add shortcut"
     if isinstance(s, n.TapShortcut):
-        return [f"{indent}tap shortcut"]
+        return f"{indent}tap shortcut"
     if isinstance(s, n.Setting):
-        return [f"{indent}{s.key.name} {_spec(s.value)}"]
+        return f"{indent}{s.key.name} {_spec(s.value)}"
     if isinstance(s, n.Stage):
         text = f"{indent}{s.name.name}: {_spec(s.count)} x {s.block.name}({_args(s.args)})"
         if s.stride is not None:
             text += f" /{_posarg(s.stride)}"
-        return [text + _options(s.options)]
+        return text + _options(s.options)
     raise TypeError(f"cannot format {type(s).__name__}")
 
 
-def _body(body: tuple[n.Stmt, ...], indent: str) -> list[str]:
-    return [line for s in body for line in format_stmt(s, indent)]
-
-
-def format_module(m: n.Module) -> str:
-    """A whole file in canonical form (comments are not kept)."""
-    chunks: list[str] = []
-    for item in m.items:
+def format_module(m: n.Module, text: str | None = None) -> str:
+    """A whole file in canonical form; pass the source ``text`` to keep its comments."""
+    p = _Printer(text)
+    for i, item in enumerate(m.items):
+        if i:
+            p.out.append("")
         if isinstance(item, n.Use):
-            chunks.append(f'use "{item.target}"' if item.is_path else f"use {item.target}")
+            p.item(item, f'use "{item.target}"' if item.is_path else f"use {item.target}", None)
         elif isinstance(item, n.BlockDef):
             head = f"block {item.name.name}({_params(item.params)})"
             if item.expansion is not None:
                 head += f" expansion {_spec(item.expansion)}"
-            chunks.append("\n".join([head + " {", *_body(item.body, "    "), "}"]))
+            p.item(item, head, item.body)
         elif isinstance(item, n.NetworkDef):
             head = f"network {item.name.name}"
             if item.params:
                 head += f"({_params(item.params)})"
-            chunks.append("\n".join([head + " {", *_body(item.body, "    "), "}"]))
+            p.item(item, head, item.body)
         elif isinstance(item, n.NetworkAlias):
-            chunks.append(f"network {item.name.name} = {item.base.name}({_args(item.args)})")
-    return "\n\n".join(chunks) + "\n"
+            p.item(item, f"network {item.name.name} = {item.base.name}({_args(item.args)})", None)
+    p._flush(10**9, "")
+    return "\n".join(p.out).rstrip("\n") + "\n"

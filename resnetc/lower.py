@@ -46,6 +46,14 @@ def lower(program: Program, network: str | None = None,
     return _Lowering(program).run(select_network(program, network), dict(overrides or {}))
 
 
+def _check_assert(stmt: n.Assert, ev: Evaluator) -> None:
+    if not ev.boolean(stmt.cond):
+        from .formatter import format_expr
+
+        why = f": {stmt.message}" if stmt.message else ""
+        raise CompileError.at(stmt.cond.span, f"assertion `{format_expr(stmt.cond)}` failed{why}")
+
+
 @dataclass
 class _PendingStage:
     stmt: n.Stage
@@ -137,6 +145,8 @@ class _Lowering:
         for stmt in definition.body:
             if isinstance(stmt, n.Assign):
                 env[stmt.target.name] = ev(stmt.value)
+            elif isinstance(stmt, n.Assert):
+                _check_assert(stmt, ev)
             elif isinstance(stmt, n.Setting):
                 self._setting(stmt, ev, settings, setting_span, env)
             elif isinstance(stmt, n.Section):
@@ -415,6 +425,8 @@ class _Lowering:
             key = (key_base + i,)
             if isinstance(stmt, n.Assign):
                 env[stmt.target.name] = ev(stmt.value)
+            elif isinstance(stmt, n.Assert):
+                _check_assert(stmt, ev)
             elif isinstance(stmt, n.Layer):
                 current = self._chain(current, self._layer(stmt, ev, scope, key))
                 made.append(current)

@@ -190,6 +190,13 @@ class Group(Stmt):
     body: tuple[Stmt, ...]
 
 
+class Assert(Stmt):
+    """``assert cond, "why"``: a compile-time check of parameters (never emitted as code)."""
+
+    cond: Expr
+    message: str | None
+
+
 class AddShortcut(Stmt):
     """``add shortcut``: add the block's shortcut path to the residual path here."""
 

@@ -259,6 +259,10 @@ class _Builder(Transformer):
     def assign(self, meta: Any, c: list[Any]) -> n.Assign:
         return n.Assign(span=self._s(meta), target=self._ident(c[0]), value=c[1])
 
+    def assert_(self, meta: Any, c: list[Any]) -> n.Assert:
+        message = pyast.literal_eval(str(c[1])) if c[1] is not None else None
+        return n.Assert(span=self._s(meta), cond=c[0], message=message)
+
     def options(self, meta: Any, c: list[Any]) -> tuple[n.Option, ...]:
         return tuple(c)
 

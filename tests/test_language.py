@@ -8,7 +8,7 @@ import pytest
 
 import resnetc
 from resnetc import nodes
-from resnetc.formatter import format_module
+from resnetc.formatter import comments_of, format_module
 from resnetc.ir import lint
 from resnetc.loader import STDLIB, load
 from resnetc.lower import lower
@@ -29,6 +29,14 @@ def test_round_trip(path: Path) -> None:
     again = parse(text, "formatted.resnet")
     assert nodes.structure(again) == nodes.structure(module)
     assert format_module(again) == text
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=lambda p: p.name)
+def test_fmt_keeps_comments_and_is_idempotent(path: Path) -> None:
+    text = path.read_text()
+    once = format_module(parse(text, str(path)), text)
+    assert format_module(parse(once, "once.resnet"), once) == once
+    assert [c for c, _ in comments_of(once).values()] == [c for c, _ in comments_of(text).values()]
 
 
 @pytest.mark.parametrize("path", [p for p in ALL_SPECS if p.parent == SPEC], ids=lambda p: p.name)
