@@ -19,7 +19,7 @@ def register_source(filename: str, text: str) -> None:
 class Span(BaseModel):
     """A region of a source file: 1-based line and column of its start and end."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int

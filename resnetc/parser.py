@@ -58,7 +58,7 @@ def _lark() -> Lark:
     return Lark(
         GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="contextual",
+        lexer="basic",
         start=["start", "expr"],
         propagate_positions=True,
         postlex=_NewlinesInBrackets(),
@@ -72,7 +72,7 @@ def parse(text: str, filename: str = "<string>") -> n.Module:
     register_source(filename, text)
     tree = _parse(text, filename, "start")
     items = _build(tree, filename)
-    return n.Module(span=Span(file=filename, line=1, column=1, end_line=1, end_column=1),
+    return n.Module.model_construct(span=Span.model_construct(file=filename, line=1, column=1, end_line=1, end_column=1),
                     items=tuple(items))
 
 
@@ -144,17 +144,17 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
         message = "unexpected end of file"
     else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
         message = str(exc)
-    span = Span(file=filename, line=line, column=column, end_line=line, end_column=column + width)
+    span = Span.model_construct(file=filename, line=line, column=column, end_line=line, end_column=column + width)
     return CompileError.at(span, message)
 
 
 def _span(filename: str, meta: Any) -> Span:
-    return Span(file=filename, line=meta.line, column=meta.column,
+    return Span.model_construct(file=filename, line=meta.line, column=meta.column,
                 end_line=meta.end_line, end_column=meta.end_column)
 
 
 def _tok_span(filename: str, tok: Token) -> Span:
-    return Span(file=filename, line=tok.line or 1, column=tok.column or 1,
+    return Span.model_construct(file=filename, line=tok.line or 1, column=tok.column or 1,
                 end_line=tok.end_line or tok.line or 1,
                 end_column=tok.end_column or (tok.column or 1) + len(tok))
 
@@ -174,10 +174,10 @@ class _Builder(Transformer):
     def _ident(self, tok: Token | None) -> n.Ident | None:
         if tok is None:
             return None
-        return n.Ident(span=_tok_span(self.file, tok), name=str(tok))
+        return n.Ident.model_construct(span=_tok_span(self.file, tok), name=str(tok))
 
     def _name_expr(self, tok: Token) -> n.Name:
-        return n.Name(span=_tok_span(self.file, tok), id=str(tok))
+        return n.Name.model_construct(span=_tok_span(self.file, tok), id=str(tok))
 
     # -- top level
     def start(self, meta: Any, items: list[Any]) -> list[Any]:
@@ -186,29 +186,32 @@ class _Builder(Transformer):
     def use(self, meta: Any, c: list[Token]) -> n.Use:
         tok = c[0]
         if tok.type == "STRING":
-            return n.Use(span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True)
-        return n.Use(span=self._s(meta), target=str(tok), is_path=False)
+            return n.Use.model_construct(span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True)
+        return n.Use.model_construct(span=self._s(meta), target=str(tok), is_path=False)
 
     def block_def(self, meta: Any, c: list[Any]) -> n.BlockDef:
-        name, params, expansion, body = c
-        return n.BlockDef(span=self._s(meta), name=self._ident(name), params=params,
+        name, params, keyword, expansion, body = c
+        if keyword is not None and str(keyword) != "expansion":
+            raise CompileError.at(_tok_span(self.file, keyword),
+                                  f"unexpected '{keyword}'; expected `expansion N` or '{{'")
+        return n.BlockDef.model_construct(span=self._s(meta), name=self._ident(name), params=params,
                           expansion=expansion, body=body)
 
     def network_def(self, meta: Any, c: list[Any]) -> n.NetworkDef:
         name, params, body = c
-        return n.NetworkDef(span=self._s(meta), name=self._ident(name),
+        return n.NetworkDef.model_construct(span=self._s(meta), name=self._ident(name),
                             params=params or (), body=body)
 
     def network_alias(self, meta: Any, c: list[Any]) -> n.NetworkAlias:
         name, base, args = c
-        return n.NetworkAlias(span=self._s(meta), name=self._ident(name),
+        return n.NetworkAlias.model_construct(span=self._s(meta), name=self._ident(name),
                               base=self._ident(base), args=args)
 
     def params(self, meta: Any, c: list[Any]) -> tuple[n.Param, ...]:
         return tuple(p for p in c if p is not None)
 
     def param(self, meta: Any, c: list[Any]) -> n.Param:
-        return n.Param(span=self._s(meta), name=self._ident(c[0]), default=c[1])
+        return n.Param.model_construct(span=self._s(meta), name=self._ident(c[0]), default=c[1])
 
     # -- bodies
     def net_body(self, meta: Any, c: list[Any]) -> tuple[n.Stmt, ...]:
@@ -222,27 +225,27 @@ class _Builder(Transformer):
             span = _tok_span(self.file, value)
             if value.type == "SHAPE":
                 dims = tuple(int(d) for d in str(value).split("x"))
-                value = n.Shape(span=span, dims=dims)
+                value = n.Shape.model_construct(span=span, dims=dims)
             else:
-                value = n.String(span=span, value=pyast.literal_eval(str(value)))
-        return n.Setting(span=self._s(meta), key=self._ident(key), value=value)
+                value = n.String.model_construct(span=span, value=pyast.literal_eval(str(value)))
+        return n.Setting.model_construct(span=self._s(meta), key=self._ident(key), value=value)
 
     def section(self, meta: Any, c: list[Any]) -> n.Section:
-        return n.Section(span=self._s(meta), name=self._ident(c[0]), body=c[1])
+        return n.Section.model_construct(span=self._s(meta), name=self._ident(c[0]), body=c[1])
 
     def stage(self, meta: Any, c: list[Any]) -> n.Stage:
         name, count, block, args, stride, options = c
-        return n.Stage(span=self._s(meta), name=self._ident(name), count=count,
+        return n.Stage.model_construct(span=self._s(meta), name=self._ident(name), count=count,
                        block=self._ident(block), args=args, stride=stride, options=options)
 
     def layer(self, meta: Any, c: list[Any]) -> n.Layer:
         name, op, kernel, arg, stride, out, options = c
         k = tuple(int(d) for d in str(kernel).split("x")) if kernel is not None else None
-        return n.Layer(span=self._s(meta), name=self._ident(name), op=self._ident(op),
+        return n.Layer.model_construct(span=self._s(meta), name=self._ident(name), op=self._ident(op),
                        kernel=k, arg=arg, stride=stride, out=out, options=options)
 
     def group(self, meta: Any, c: list[Any]) -> n.Group:
-        return n.Group(span=self._s(meta), name=self._ident(c[0]), body=c[1])
+        return n.Group.model_construct(span=self._s(meta), name=self._ident(c[0]), body=c[1])
 
     def add(self, meta: Any, c: list[Any]) -> n.Stmt:
         return self._shortcut_stmt(meta, c[0], n.AddShortcut, "add")
@@ -254,20 +257,20 @@ class _Builder(Transformer):
         if str(tok) != "shortcut":
             raise CompileError.at(_tok_span(self.file, tok),
                                   f"`{verb} {tok}`: expected `{verb} shortcut`")
-        return cls(span=self._s(meta))
+        return cls.model_construct(span=self._s(meta))
 
     def assign(self, meta: Any, c: list[Any]) -> n.Assign:
-        return n.Assign(span=self._s(meta), target=self._ident(c[0]), value=c[1])
+        return n.Assign.model_construct(span=self._s(meta), target=self._ident(c[0]), value=c[1])
 
     def assert_(self, meta: Any, c: list[Any]) -> n.Assert:
         message = pyast.literal_eval(str(c[1])) if c[1] is not None else None
-        return n.Assert(span=self._s(meta), cond=c[0], message=message)
+        return n.Assert.model_construct(span=self._s(meta), cond=c[0], message=message)
 
     def options(self, meta: Any, c: list[Any]) -> tuple[n.Option, ...]:
         return tuple(c)
 
     def option(self, meta: Any, c: list[Any]) -> n.Option:
-        return n.Option(span=self._s(meta), key=self._ident(c[0]), value=c[1])
+        return n.Option.model_construct(span=self._s(meta), key=self._ident(c[0]), value=c[1])
 
     def call_args(self, meta: Any, c: list[Any]) -> tuple[n.Arg, ...]:
         args = []
@@ -277,50 +280,50 @@ class _Builder(Transformer):
             if isinstance(a, n.Arg):
                 args.append(a)
             else:
-                args.append(n.Arg(span=a.span, name=None, value=a))
+                args.append(n.Arg.model_construct(span=a.span, name=None, value=a))
         return tuple(args)
 
     def kwarg(self, meta: Any, c: list[Any]) -> n.Arg:
-        return n.Arg(span=self._s(meta), name=self._ident(c[0]), value=c[1])
+        return n.Arg.model_construct(span=self._s(meta), name=self._ident(c[0]), value=c[1])
 
     # -- expressions
     def int(self, meta: Any, c: list[Token]) -> n.Int:
-        return n.Int(span=self._s(meta), value=int(c[0]))
+        return n.Int.model_construct(span=self._s(meta), value=int(c[0]))
 
     def float(self, meta: Any, c: list[Token]) -> n.Float:
-        return n.Float(span=self._s(meta), value=float(c[0]))
+        return n.Float.model_construct(span=self._s(meta), value=float(c[0]))
 
     def true(self, meta: Any, c: list[Any]) -> n.Bool:
-        return n.Bool(span=self._s(meta), value=True)
+        return n.Bool.model_construct(span=self._s(meta), value=True)
 
     def false(self, meta: Any, c: list[Any]) -> n.Bool:
-        return n.Bool(span=self._s(meta), value=False)
+        return n.Bool.model_construct(span=self._s(meta), value=False)
 
     def name(self, meta: Any, c: list[Token]) -> n.Name:
         return self._name_expr(c[0])
 
     def list(self, meta: Any, c: list[Any]) -> n.List:
-        return n.List(span=self._s(meta), items=tuple(x for x in c if x is not None))
+        return n.List.model_construct(span=self._s(meta), items=tuple(x for x in c if x is not None))
 
     def map(self, meta: Any, c: list[Any]) -> n.Map:
-        return n.Map(span=self._s(meta), keys=tuple(k for k, _ in c), values=tuple(v for _, v in c))
+        return n.Map.model_construct(span=self._s(meta), keys=tuple(k for k, _ in c), values=tuple(v for _, v in c))
 
     def pair(self, meta: Any, c: list[Any]) -> tuple[n.Expr, n.Expr]:
         return (c[0], c[1])
 
     def index(self, meta: Any, c: list[Any]) -> n.Index:
-        return n.Index(span=self._s(meta), value=c[0], index=c[1])
+        return n.Index.model_construct(span=self._s(meta), value=c[0], index=c[1])
 
     def call(self, meta: Any, c: list[Any]) -> n.Call:
         func, args = c
         for a in args:
             if a.name is not None:
                 raise CompileError.at(a.span, f"{func}() takes no keyword arguments")
-        return n.Call(span=self._s(meta), func=self._ident(func), args=tuple(a.value for a in args))
+        return n.Call.model_construct(span=self._s(meta), func=self._ident(func), args=tuple(a.value for a in args))
 
     def _bin(op: str):  # type: ignore[misc]  # noqa: N805 - a method factory, not a method
         def method(self: _Builder, meta: Any, c: list[Any]) -> n.BinOp:
-            return n.BinOp(span=self._s(meta), op=op, left=c[0], right=c[1])
+            return n.BinOp.model_construct(span=self._s(meta), op=op, left=c[0], right=c[1])
 
         return method
 
@@ -332,19 +335,19 @@ class _Builder(Transformer):
     mod = _bin("%")
 
     def compare(self, meta: Any, c: list[Any]) -> n.Compare:
-        return n.Compare(span=self._s(meta), op=str(c[1]), left=c[0], right=c[2])
+        return n.Compare.model_construct(span=self._s(meta), op=str(c[1]), left=c[0], right=c[2])
 
     def and_(self, meta: Any, c: list[Any]) -> n.BoolOp:
-        return n.BoolOp(span=self._s(meta), op="and", left=c[0], right=c[1])
+        return n.BoolOp.model_construct(span=self._s(meta), op="and", left=c[0], right=c[1])
 
     def or_(self, meta: Any, c: list[Any]) -> n.BoolOp:
-        return n.BoolOp(span=self._s(meta), op="or", left=c[0], right=c[1])
+        return n.BoolOp.model_construct(span=self._s(meta), op="or", left=c[0], right=c[1])
 
     def not_(self, meta: Any, c: list[Any]) -> n.Not:
-        return n.Not(span=self._s(meta), operand=c[0])
+        return n.Not.model_construct(span=self._s(meta), operand=c[0])
 
     def neg(self, meta: Any, c: list[Any]) -> n.Neg:
-        return n.Neg(span=self._s(meta), operand=c[0])
+        return n.Neg.model_construct(span=self._s(meta), operand=c[0])
 
     def ifexp(self, meta: Any, c: list[Any]) -> n.IfExp:
-        return n.IfExp(span=self._s(meta), then=c[0], cond=c[1], orelse=c[2])
+        return n.IfExp.model_construct(span=self._s(meta), then=c[0], cond=c[1], orelse=c[2])
