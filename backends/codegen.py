@@ -50,7 +50,11 @@ class Namespace:
         candidate = _ILLEGAL.sub("_", name) or "_"
         if candidate[0].isdigit():
             candidate = "_" + candidate
-        if keyword.iskeyword(candidate) or keyword.issoftkeyword(candidate) or hasattr(builtins, candidate):
+        if (
+            keyword.iskeyword(candidate)
+            or keyword.issoftkeyword(candidate)
+            or hasattr(builtins, candidate)
+        ):
             candidate += "_"
         base, k = candidate, 1
         while candidate in self.used:

@@ -27,10 +27,13 @@ _INPLACE = ("relu", "relu6", "silu")
 
 # ---------------------------------------------------------------- module constructors
 
+
 def _conv(cin: str, a: dict[str, str]) -> str:
     extra = "".join(f", {k}={a[k]}" for k in ("dilation", "groups") if a.get(k, "1") != "1")
-    return (f"nn.Conv2d({cin}, {a['out']}, kernel_size={a['kernel']}, stride={a['stride']}, "
-            f"padding={a['padding']}{extra}, bias={a.get('bias', 'False')})")
+    return (
+        f"nn.Conv2d({cin}, {a['out']}, kernel_size={a['kernel']}, stride={a['stride']}, "
+        f"padding={a['padding']}{extra}, bias={a.get('bias', 'False')})"
+    )
 
 
 def _bn(cin: str, a: dict[str, str]) -> str:
@@ -40,7 +43,9 @@ def _bn(cin: str, a: dict[str, str]) -> str:
 
 def _pool(cls: str, a: dict[str, str], flags: tuple[str, ...]) -> str:
     extra = "".join(f", {k}={a[k]}" for k in flags if k in a)
-    return f"nn.{cls}(kernel_size={a['kernel']}, stride={a['stride']}, padding={a['padding']}{extra})"
+    return (
+        f"nn.{cls}(kernel_size={a['kernel']}, stride={a['stride']}, padding={a['padding']}{extra})"
+    )
 
 
 _CTORS: dict[str, Callable[[str, dict[str, str]], str]] = {
@@ -57,8 +62,10 @@ _CTORS: dict[str, Callable[[str, dict[str, str]], str]] = {
     "avgpool": lambda cin, a: _pool("AvgPool2d", a, ("ceil_mode", "count_include_pad")),
     "global_avgpool": lambda cin, a: "nn.AdaptiveAvgPool2d((1, 1))",
     "flatten": lambda cin, a: "nn.Flatten(1)",
-    "linear": lambda cin, a: f"nn.Linear({cin}, {a['out']}" + (
-        f", bias={a['bias']})" if a.get("bias", "True") != "True" else ")"),
+    "linear": lambda cin, a: (
+        f"nn.Linear({cin}, {a['out']}"
+        + (f", bias={a['bias']})" if a.get("bias", "True") != "True" else ")")
+    ),
     "dropout": lambda cin, a: f"nn.Dropout(p={a['p']})",
     "drop_path": lambda cin, a: f"DropPath({a['rate']})",
     "se": lambda cin, a: f"SqueezeExcite({cin}, {a['out']})",
@@ -100,17 +107,34 @@ def _concrete_attrs(kind: str, attrs: dict[str, Any]) -> dict[str, str]:
 
 # ---------------------------------------------------------------- blocks
 
+
 class _BlockEmitter:
     """Emits the class of one block definition from its AST, generic over its parameters."""
 
-    def __init__(self, block: n.BlockDef, types: dict[str, str], instances: list[BlockInstance],
-                 cls: str):
+    def __init__(
+        self, block: n.BlockDef, types: dict[str, str], instances: list[BlockInstance], cls: str
+    ):
         self.block = block
         self.cls = cls
         self.types = dict(types)
         self.instances = instances
-        self.ns = Namespace(("self", "in_channels", "downsample", "residual", "x", "out",
-                             "shortcut", "tapped", "nn", "torch", "F", "Tensor", "Optional"))
+        self.ns = Namespace(
+            (
+                "self",
+                "in_channels",
+                "downsample",
+                "residual",
+                "x",
+                "out",
+                "shortcut",
+                "tapped",
+                "nn",
+                "torch",
+                "F",
+                "Tensor",
+                "Optional",
+            )
+        )
         self.names = {p.name.name: self.ns(p.name.name) for p in block.params}
         self.layout = layout(block.body)
         kinds = {b.shortcut for b in instances}
@@ -186,11 +210,15 @@ class _BlockEmitter:
             w.line("Args:")
             w.line("    in_channels: channels of the block's input.")
             for p in b.params:
-                w.line(f"    {self.names[p.name.name]}: the block parameter ``{p.name.name}`` "
-                       f"({self.types[p.name.name]}).")
+                w.line(
+                    f"    {self.names[p.name.name]}: the block parameter ``{p.name.name}`` "
+                    f"({self.types[p.name.name]})."
+                )
             if self.has_add and not self.plain_only:
-                w.line("    downsample: the shortcut's module where the block changes shape; None "
-                       "for identity.")
+                w.line(
+                    "    downsample: the shortcut's module where the block changes shape; None "
+                    "for identity."
+                )
             if self.mixed:
                 w.line("    residual: False to drop the shortcut (plain network).")
             w.line('"""')
@@ -271,11 +299,17 @@ class _BlockEmitter:
                         w.line(f"tapped = {cur}")
                         tapped = "tapped"
                 elif isinstance(stmt, n.AddShortcut) and not self.plain_only:
-                    w.line(f"shortcut = x if self.downsample is None else self.downsample({tapped})")
+                    w.line(
+                        f"shortcut = x if self.downsample is None else self.downsample({tapped})"
+                    )
                     if self.mixed:
                         w.line("if self.residual:")
                         with w.indent():
-                            w.line(f"{cur} = {cur} + shortcut" if cur == "out" else "out = x + shortcut")
+                            w.line(
+                                f"{cur} = {cur} + shortcut"
+                                if cur == "out"
+                                else "out = x + shortcut"
+                            )
                     else:
                         w.line(f"out = {cur} + shortcut")
                     cur = "out"
@@ -306,7 +340,7 @@ class _BlockEmitter:
         w.line()
         w.line("def zero_init_last(self) -> None:")
         with w.indent():
-            w.line('"""Zero the last normalisation of the residual path: the block starts as its shortcut."""')
+            w.line('"""Zero the residual path\'s last norm: the block starts as its shortcut."""')
             w.line(f"nn.init.zeros_({target}.weight)")
 
 
@@ -320,7 +354,7 @@ def _const(e: n.Expr) -> Any:
 _HELPERS = {
     "DropPath": '''
 class DropPath(nn.Module):
-    """Stochastic depth: drops the whole residual path of a sample while training; identity at eval."""
+    """Stochastic depth: drops a sample's whole residual path in training; identity at eval."""
 
     def __init__(self, rate: float = 0.0) -> None:
         super().__init__()
@@ -350,7 +384,7 @@ class SqueezeExcite(nn.Module):
 ''',
     "ZeroPadShortcut": '''
 class ZeroPadShortcut(nn.Module):
-    """Option A shortcut (He et al. 2015): subsample by the stride, append zero channels; no weights."""
+    """Option A shortcut (He et al. 2015): subsample, append zero channels; no weights."""
 
     def __init__(self, stride: int, extra_channels: int) -> None:
         super().__init__()
@@ -393,8 +427,9 @@ def emit_torch(g: Graph) -> str:
     """The network of ``g`` as standalone PyTorch source."""
     info = net(g)
     w = Writer()
-    top = Namespace(("nn", "torch", "F", "Tensor", "Optional", "init_weights", "create_model",
-                     *_HELPERS))
+    top = Namespace(
+        ("nn", "torch", "F", "Tensor", "Optional", "init_weights", "create_model", *_HELPERS)
+    )
     block_classes = {name: top(class_name(name)) for name in info.blocks}
     net_class = top(class_name(info.name))
     by_block: dict[str, list[BlockInstance]] = {}
@@ -407,16 +442,19 @@ def emit_torch(g: Graph) -> str:
         body = Writer()
         e.emit(body)
         emitters.append((e, body))
-    used = set().union(*(e.used_ops for e, _ in emitters)) | {
-        g.nodes[v]["kind"] for v in g.nodes}
+    used = set().union(*(e.used_ops for e, _ in emitters)) | {g.nodes[v]["kind"] for v in g.nodes}
     helpers = [_HELPERS[h] for k, h in sorted(_HELPER_OF.items()) if k in used]
     needs_f = "zero_pad" in used
 
-    w.line(f"# Generated by resnetc {resnetc.__version__} from {_safe_filename(info.spec)} "
-           f"(sha256 {info.source_hash[:16]}).")
+    w.line(
+        f"# Generated by resnetc {resnetc.__version__} from {_safe_filename(info.spec)} "
+        f"(sha256 {info.source_hash[:16]})."
+    )
     w.line("# Do not edit: change the spec and run `resnetc build` again.")
-    w.line(f'"""Network ``{info.name}``: {g.graph["params"]:,} parameters, '
-           f'{g.graph["macs"] / 1e9:.3f} GMACs at {"x".join(map(str, info.input))}."""')
+    w.line(
+        f'"""Network ``{info.name}``: {g.graph["params"]:,} parameters, '
+        f'{g.graph["macs"] / 1e9:.3f} GMACs at {"x".join(map(str, info.input))}."""'
+    )
     w.line()
     w.line("from __future__ import annotations")
     w.line()
@@ -427,8 +465,11 @@ def emit_torch(g: Graph) -> str:
         w.line("import torch.nn.functional as F")
     w.line("from torch import Tensor, nn")
     w.line()
-    w.line('__all__ = ["create_model", ' + ", ".join(
-        f'"{c}"' for c in [net_class, *block_classes.values()]) + "]")
+    w.line(
+        '__all__ = ["create_model", '
+        + ", ".join(f'"{c}"' for c in [net_class, *block_classes.values()])
+        + "]"
+    )
     for h in helpers:
         w.line()
         w.lines.extend(h.rstrip("\n").split("\n"))
@@ -447,7 +488,9 @@ def emit_torch(g: Graph) -> str:
     return w.getvalue()
 
 
-def _emit_network(w: Writer, g: Graph, cls: str, block_classes: dict[str, str], top: Namespace) -> None:
+def _emit_network(
+    w: Writer, g: Graph, cls: str, block_classes: dict[str, str], top: Namespace
+) -> None:
     info = net(g)
     classes = info.classes
     w.line(f"class {cls}(nn.Module):")
@@ -461,8 +504,11 @@ def _emit_network(w: Writer, g: Graph, cls: str, block_classes: dict[str, str], 
         w.line('"""')
         w.line()
         default_classes = literal(classes) if classes is not None else "None"
-        w.line(f"def __init__(self, num_classes: int = {default_classes}, in_chans: int = "
-               f"{literal(info.input[0])}, zero_init_residual: bool = {literal(info.zero_init)}) -> None:")
+        w.line(
+            f"def __init__(self, num_classes: int = {default_classes}, "
+            f"in_chans: int = {literal(info.input[0])}, "
+            f"zero_init_residual: bool = {literal(info.zero_init)}) -> None:"
+        )
         with w.indent():
             w.line("super().__init__()")
             ch = "in_chans"
@@ -542,8 +588,23 @@ def _block_call(g: Graph, b: BlockInstance, cls: str, ch: str) -> str:
     info = net(g)
     definition = info.blocks[b.block]
     args = [ch]
-    emitter_ns = Namespace(("self", "in_channels", "downsample", "residual", "x", "out",
-                            "shortcut", "tapped", "nn", "torch", "F", "Tensor", "Optional"))
+    emitter_ns = Namespace(
+        (
+            "self",
+            "in_channels",
+            "downsample",
+            "residual",
+            "x",
+            "out",
+            "shortcut",
+            "tapped",
+            "nn",
+            "torch",
+            "F",
+            "Tensor",
+            "Optional",
+        )
+    )
     for p in definition.params:
         key = p.name.name
         value = b.args[key]
@@ -554,8 +615,7 @@ def _block_call(g: Graph, b: BlockInstance, cls: str, ch: str) -> str:
             args.append(f"{pyname}={literal(value)}")
     if b.shortcut_nodes:
         args.append(f"downsample={_downsample(g, b)}")
-    if b.shortcut == "none" and any(
-            x.shortcut != "none" for x in blocks(g) if x.block == b.block):
+    if b.shortcut == "none" and any(x.shortcut != "none" for x in blocks(g) if x.block == b.block):
         args.append("residual=False")
     return f"{cls}({', '.join(args)})"
 
@@ -564,8 +624,11 @@ def _downsample(g: Graph, b: BlockInstance) -> str:
     parts = []
     for v in b.shortcut_nodes:
         d = g.nodes[v]
-        parts.append(module_ctor(d["kind"], literal(d["in_shape"][0]),
-                                 _concrete_attrs(d["kind"], d["attrs"])))
+        parts.append(
+            module_ctor(
+                d["kind"], literal(d["in_shape"][0]), _concrete_attrs(d["kind"], d["attrs"])
+            )
+        )
     if len(parts) == 1 and g.nodes[b.shortcut_nodes[0]]["kind"] == "zero_pad":
         return parts[0]
     return "nn.Sequential(" + ", ".join(parts) + ")"
@@ -574,9 +637,13 @@ def _downsample(g: Graph, b: BlockInstance) -> str:
 def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
     info = net(g)
     classes = literal(info.classes) if info.classes is not None else "None"
-    w.line(f"def create_model(num_classes: int = {classes}, in_chans: int = {literal(info.input[0])}, "
-           f"zero_init_residual: bool = {literal(info.zero_init)}) -> {cls}:")
+    w.line(
+        f"def create_model(num_classes: int = {classes}, in_chans: int = {literal(info.input[0])}, "
+        f"zero_init_residual: bool = {literal(info.zero_init)}) -> {cls}:"
+    )
     with w.indent():
         w.line(f'"""Build ``{info.name}`` with freshly initialised weights."""')
-        w.line(f"return {cls}(num_classes=num_classes, in_chans=in_chans, "
-               "zero_init_residual=zero_init_residual)")
+        w.line(
+            f"return {cls}(num_classes=num_classes, in_chans=in_chans, "
+            "zero_init_residual=zero_init_residual)"
+        )

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resnetc.backends.torch import emit_torch  # noqa: E402
+
 from resnetc.loader import load  # noqa: E402
 from resnetc.lower import lower  # noqa: E402
 from resnetc.parser import parse_expr  # noqa: E402
@@ -52,14 +53,23 @@ def pipeline(spec: Path, overrides: dict[str, str] | None = None) -> dict[str, f
     t3 = time.perf_counter()
     emit_torch(g)
     t4 = time.perf_counter()
-    return {"parse": t1 - t0, "lower": t2 - t1, "passes": t3 - t2, "emit": t4 - t3, "total": t4 - t0}
+    return {
+        "parse": t1 - t0,
+        "lower": t2 - t1,
+        "passes": t3 - t2,
+        "emit": t4 - t3,
+        "total": t4 - t0,
+    }
 
 
-def stage_table(spec: Path, repeat: int, overrides: dict[str, str] | None = None) -> dict[str, float]:
+def stage_table(
+    spec: Path, repeat: int, overrides: dict[str, str] | None = None
+) -> dict[str, float]:
     pipeline(spec, overrides)
     runs = [pipeline(spec, overrides) for _ in range(repeat)]
     return {k: min(r[k] for r in runs) for k in runs[0]} | {
-        "median": statistics.median(r["total"] for r in runs)}
+        "median": statistics.median(r["total"] for r in runs)
+    }
 
 
 def check_wall(spec: Path, repeat: int) -> tuple[float, float]:
@@ -90,13 +100,19 @@ def main() -> None:
     wall_min, wall_med, python_min = check_wall(ROOT / "spec" / "resnet152.resnet", max(5, r // 2))
 
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"repeat {r} (min over runs; median in brackets)\n")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, "
+        f"repeat {r} (min over runs; median in brackets)\n"
+    )
     print("| pipeline stage, resnet152 | time |")
     print("|---|---|")
     for k in ("parse", "lower", "passes", "emit"):
         print(f"| {k} | {ms(r152[k])} |")
-    print(f"| **total** (parse + lower + passes + emit) | **{ms(r152['total'])}** ({ms(r152['median'])}) |")
+    print(
+        f"| **total** (parse + lower + passes + emit) | **{ms(r152['total'])}** "
+        f"({ms(r152['median'])}) |"
+    )
     print()
     print("| command | wall |")
     print("|---|---|")
@@ -108,8 +124,10 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| depth 110 | 54 | {ms(small['total'])} | {small['total'] / 54 * 1e6:.0f} us |")
     print(f"| depth 1202 | 600 | {ms(large['total'])} | {large['total'] / 600 * 1e6:.0f} us |")
-    print(f"\nTime ratio 1202/110: {ratio:.1f} for a block ratio of {600 / 54:.1f} "
-          f"(linear growth gives a ratio near {600 / 54:.1f}).")
+    print(
+        f"\nTime ratio 1202/110: {ratio:.1f} for a block ratio of {600 / 54:.1f} "
+        f"(linear growth gives a ratio near {600 / 54:.1f})."
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,19 @@ if TYPE_CHECKING:
     from .ir import Graph
 
 __version__ = "0.1.0"
-__all__ = ["compile", "compile_text", "emit", "load", "available_backends", "CompileError", "Diagnostic",
-           "ResnetcError", "Span", "UsageError", "__version__"]
+__all__ = [
+    "compile",
+    "compile_text",
+    "emit",
+    "load",
+    "available_backends",
+    "CompileError",
+    "Diagnostic",
+    "ResnetcError",
+    "Span",
+    "UsageError",
+    "__version__",
+]
 
 Overrides = Mapping[str, "str | int | float | bool"]
 
@@ -37,8 +48,11 @@ def _override_exprs(overrides: Overrides | None) -> dict[str, Any]:
         if isinstance(value, bool):
             exprs[key] = n.Bool(span=span, value=value)
         elif isinstance(value, int):
-            exprs[key] = n.Int(span=span, value=value) if value >= 0 else n.Neg(
-                span=span, operand=n.Int(span=span, value=-value))
+            exprs[key] = (
+                n.Int(span=span, value=value)
+                if value >= 0
+                else n.Neg(span=span, operand=n.Int(span=span, value=-value))
+            )
         elif isinstance(value, float):
             exprs[key] = n.Float(span=span, value=value)
         elif isinstance(value, str):
@@ -48,8 +62,12 @@ def _override_exprs(overrides: Overrides | None) -> dict[str, Any]:
     return exprs
 
 
-def compile(spec: str | Path, network: str | None = None, overrides: Overrides | None = None,
-            check: bool = False) -> Graph:
+def compile(
+    spec: str | Path,
+    network: str | None = None,
+    overrides: Overrides | None = None,
+    check: bool = False,
+) -> Graph:
     """Parse, link, lower and run every pass on the spec file ``spec``; returns the IR graph.
 
     ``overrides`` bind the network's parameters like ``--set`` (``{"depth": 101}``); strings are
@@ -63,9 +81,14 @@ def compile(spec: str | Path, network: str | None = None, overrides: Overrides |
     return _finish(load_program(path), network, overrides, check)
 
 
-def compile_text(text: str, filename: str = "<string>", network: str | None = None,
-                 overrides: Overrides | None = None, base: str | Path | None = None,
-                 check: bool = False) -> Graph:
+def compile_text(
+    text: str,
+    filename: str = "<string>",
+    network: str | None = None,
+    overrides: Overrides | None = None,
+    base: str | Path | None = None,
+    check: bool = False,
+) -> Graph:
     """Like :func:`compile` for spec text; ``use "x"`` resolves against ``base`` (default: cwd)."""
     from .loader import load_text
 
@@ -104,8 +127,12 @@ def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) 
     return available[backend](graph)
 
 
-def load(spec: str | Path | Graph, network: str | None = None, overrides: Overrides | None = None,
-         **create_args: Any) -> Any:
+def load(
+    spec: str | Path | Graph,
+    network: str | None = None,
+    overrides: Overrides | None = None,
+    **create_args: Any,
+) -> Any:
     """Build the spec's network as an ``nn.Module`` in one call.
 
     The module comes from executing the same source ``resnetc build --emit torch`` writes, so the

@@ -37,8 +37,15 @@ def _parser() -> argparse.ArgumentParser:
 
     def spec_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("spec", help="the .resnet file")
-        q.add_argument("--set", dest="overrides", metavar="K=V", type=_set, action="append",
-                       default=[], help="bind a network parameter, e.g. --set depth=101 (repeatable)")
+        q.add_argument(
+            "--set",
+            dest="overrides",
+            metavar="K=V",
+            type=_set,
+            action="append",
+            default=[],
+            help="bind a network parameter, e.g. --set depth=101 (repeatable)",
+        )
         q.add_argument("--network", help="which network of the file (when it defines several)")
 
     b = sub.add_parser("build", help="compile a spec and emit code")
@@ -52,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fmt", help="print a spec in canonical form")
     f.add_argument("spec")
-    f.add_argument("--check", action="store_true",
-                   help="exit 1 if the file is not already in canonical form")
+    f.add_argument(
+        "--check", action="store_true", help="exit 1 if the file is not already in canonical form"
+    )
     return p
 
 
@@ -90,7 +98,9 @@ def _run(args: argparse.Namespace) -> int:
 
         available = available_backends()
         if args.emit not in available:
-            raise UsageError(f"unknown backend '{args.emit}'; available: {', '.join(sorted(available))}")
+            raise UsageError(
+                f"unknown backend '{args.emit}'; available: {', '.join(sorted(available))}"
+            )
         text = available[args.emit](_compile(args))
         if args.output:
             write_atomic(Path(args.output), text, args.force)
@@ -101,9 +111,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check":
         g = _compile(args)
         info = g.graph["net"]
-        print(f"{args.spec}: ok: network {info.name}, {len(info.stages)} stages, "
-              f"{sum(len(s.blocks) for s in info.stages)} blocks, {g.graph['params']:,} parameters, "
-              f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}")
+        print(
+            f"{args.spec}: ok: network {info.name}, {len(info.stages)} stages, "
+            f"{sum(len(s.blocks) for s in info.stages)} blocks, {g.graph['params']:,} parameters, "
+            f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}"
+        )
         return 0
     if args.command == "fmt":
         from .formatter import format_module
@@ -139,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"resnetc: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"resnetc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(
+            f"resnetc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -67,7 +67,9 @@ class Diagnostic:
         else:
             width = max(1, len(line.rstrip()) - start)
         gutter = f"{self.span.line:>4} | "
-        caret = " " * (len(gutter) - 2) + "| " + _expand_tabs(line[:start]) + "^" + "~" * (width - 1)
+        caret = (
+            " " * (len(gutter) - 2) + "| " + _expand_tabs(line[:start]) + "^" + "~" * (width - 1)
+        )
         return f"{head}\n{gutter}{line}\n{caret}"
 
 

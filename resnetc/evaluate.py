@@ -79,8 +79,12 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "%": operator.mod,
 }
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _BUILTINS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
 
@@ -125,7 +129,9 @@ class Evaluator:
         for k_expr, v_expr in zip(e.keys, e.values, strict=True):
             key = self(k_expr)
             if isinstance(key, tuple | dict):
-                raise CompileError.at(k_expr.span, f"a table key must be a number, not a {type_name(key)}")
+                raise CompileError.at(
+                    k_expr.span, f"a table key must be a number, not a {type_name(key)}"
+                )
             if key in table:
                 raise CompileError.at(k_expr.span, f"duplicate table key {show(key)}")
             table[key] = self(v_expr)
@@ -134,23 +140,32 @@ class Evaluator:
     def eval_Index(self, e: n.Index) -> Value:
         container, key = self(e.value), self(e.index)
         if isinstance(container, dict):
-            if key not in container or isinstance(key, bool) != any(isinstance(k, bool) for k in container):
+            if key not in container or isinstance(key, bool) != any(
+                isinstance(k, bool) for k in container
+            ):
                 keys = ", ".join(show(k) for k in container)
-                raise CompileError.at(e.index.span, f"{show(key)} is not in the table; expected one of {keys}")
+                raise CompileError.at(
+                    e.index.span, f"{show(key)} is not in the table; expected one of {keys}"
+                )
             return container[key]
         if isinstance(container, tuple):
             if not isinstance(key, int) or isinstance(key, bool):
-                raise CompileError.at(e.index.span, f"a list index must be an int, not a {type_name(key)}")
+                raise CompileError.at(
+                    e.index.span, f"a list index must be an int, not a {type_name(key)}"
+                )
             if not -len(container) <= key < len(container):
                 raise CompileError.at(
-                    e.index.span, f"index {key} is out of range for a list of {len(container)}")
+                    e.index.span, f"index {key} is out of range for a list of {len(container)}"
+                )
             return container[key]
         raise CompileError.at(e.value.span, f"{article(type_name(container))} cannot be indexed")
 
     def eval_Call(self, e: n.Call) -> Value:
         fn = _BUILTINS.get(e.func.name)
         if fn is None:
-            raise CompileError.at(e.func.span, f"unknown function '{e.func.name}'; expected min or max")
+            raise CompileError.at(
+                e.func.span, f"unknown function '{e.func.name}'; expected min or max"
+            )
         args = [self(a) for a in e.args]
         if len(args) < 2 or not all(is_number(a) for a in args):
             raise CompileError.at(e.span, f"{e.func.name}() takes two or more numbers")
@@ -160,14 +175,16 @@ class Evaluator:
         left, right = self(e.left), self(e.right)
         if not (is_number(left) and is_number(right)):
             raise CompileError.at(
-                e.span, f"'{e.op}' needs two numbers, got {type_name(left)} and {type_name(right)}")
+                e.span, f"'{e.op}' needs two numbers, got {type_name(left)} and {type_name(right)}"
+            )
         if e.op in ("/", "//", "%") and right == 0:
             raise CompileError.at(e.right.span, "division by zero")
         if e.op == "/":
             if isinstance(left, int) and isinstance(right, int):
                 if left % right:
                     raise CompileError.at(
-                        e.span, f"{left} / {right} does not divide exactly; write // to round down")
+                        e.span, f"{left} / {right} does not divide exactly; write // to round down"
+                    )
                 return left // right
             return left / right
         return _ARITH[e.op](left, right)
@@ -201,13 +218,17 @@ class Evaluator:
     def boolean(self, expr: n.Expr) -> bool:
         value = self(expr)
         if not isinstance(value, bool):
-            raise CompileError.at(expr.span, f"expected true or false, got {type_name(value)} {show(value)}")
+            raise CompileError.at(
+                expr.span, f"expected true or false, got {type_name(value)} {show(value)}"
+            )
         return value
 
     def integer(self, expr: n.Expr, what: str, minimum: int | None = None) -> int:
         value = self(expr)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise CompileError.at(expr.span, f"{what} must be an int, got {type_name(value)} {show(value)}")
+            raise CompileError.at(
+                expr.span, f"{what} must be an int, got {type_name(value)} {show(value)}"
+            )
         if minimum is not None and value < minimum:
             raise CompileError.at(expr.span, f"{what} must be at least {minimum}, got {value}")
         return value
@@ -215,11 +236,14 @@ class Evaluator:
     def number(self, expr: n.Expr, what: str) -> float | int:
         value = self(expr)
         if not is_number(value):
-            raise CompileError.at(expr.span, f"{what} must be a number, got {type_name(value)} {show(value)}")
+            raise CompileError.at(
+                expr.span, f"{what} must be a number, got {type_name(value)} {show(value)}"
+            )
         return value
 
 
 # ------------------------------------------------------------------ static types
+
 
 def infer_type(expr: n.Expr, types: Mapping[str, str]) -> str:
     """The static type ('int', 'float', 'bool', 'list', 'table') of a block-body expression.

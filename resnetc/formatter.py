@@ -12,8 +12,22 @@ from collections.abc import Callable
 from . import nodes as n
 
 # Binding power: higher binds tighter. Python and the language agree on these.
-_PREC = {"if": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 6, "-": 6,
-         "*": 7, "/": 7, "//": 7, "%": 7, "neg": 8, "postfix": 9, "atom": 10}
+_PREC = {
+    "if": 1,
+    "or": 2,
+    "and": 3,
+    "not": 4,
+    "cmp": 5,
+    "+": 6,
+    "-": 6,
+    "*": 7,
+    "/": 7,
+    "//": 7,
+    "%": 7,
+    "neg": 8,
+    "postfix": 9,
+    "atom": 10,
+}
 
 
 class ExprPrinter:
@@ -23,8 +37,12 @@ class ExprPrinter:
     the language requires to divide exactly, prints as ``//``; ``int_division`` says when.
     """
 
-    def __init__(self, python: bool = False, rename: Callable[[str], str] | None = None,
-                 int_division: Callable[[n.BinOp], bool] | None = None):
+    def __init__(
+        self,
+        python: bool = False,
+        rename: Callable[[str], str] | None = None,
+        int_division: Callable[[n.BinOp], bool] | None = None,
+    ):
         self.python = python
         self.rename = rename or (lambda name: name)
         self.int_division = int_division or (lambda e: False)
@@ -35,7 +53,11 @@ class ExprPrinter:
 
     def _render(self, e: n.Expr) -> tuple[str, int]:
         if isinstance(e, n.Bool):
-            word = ("True" if e.value else "False") if self.python else ("true" if e.value else "false")
+            word = (
+                ("True" if e.value else "False")
+                if self.python
+                else ("true" if e.value else "false")
+            )
             return word, _PREC["atom"]
         if isinstance(e, n.Int):
             return repr(int(e.value)), _PREC["atom"]
@@ -54,7 +76,9 @@ class ExprPrinter:
         if isinstance(e, n.List):
             return "[" + ", ".join(self(x) for x in e.items) + "]", _PREC["atom"]
         if isinstance(e, n.Map):
-            pairs = ", ".join(f"{self(k)}: {self(v)}" for k, v in zip(e.keys, e.values, strict=True))
+            pairs = ", ".join(
+                f"{self(k)}: {self(v)}" for k, v in zip(e.keys, e.values, strict=True)
+            )
             return ("{" + pairs + "}") if self.python else ("[" + pairs + "]"), _PREC["atom"]
         if isinstance(e, n.Index):
             return f"{self(e.value, _PREC['postfix'])}[{self(e.index)}]", _PREC["postfix"]
@@ -90,11 +114,16 @@ def format_expr(e: n.Expr) -> str:
 
 def _posarg(e: n.Expr) -> str:
     # Positional op arguments and strides are atoms in the grammar: parenthesise the rest.
-    return _spec(e, _PREC["postfix"] if isinstance(e, n.Name | n.Int | n.Float | n.Bool) else _PREC["atom"] + 1)
+    return _spec(
+        e,
+        _PREC["postfix"] if isinstance(e, n.Name | n.Int | n.Float | n.Bool) else _PREC["atom"] + 1,
+    )
 
 
 def _options(opts: tuple[n.Option, ...]) -> str:
-    return "".join(f", {o.key.name}" + (f" = {_spec(o.value)}" if o.value is not None else "") for o in opts)
+    return "".join(
+        f", {o.key.name}" + (f" = {_spec(o.value)}" if o.value is not None else "") for o in opts
+    )
 
 
 def _args(args: tuple[n.Arg, ...]) -> str:
@@ -102,7 +131,9 @@ def _args(args: tuple[n.Arg, ...]) -> str:
 
 
 def _params(params: tuple[n.Param, ...]) -> str:
-    return ", ".join(p.name.name + (f" = {_spec(p.default)}" if p.default is not None else "") for p in params)
+    return ", ".join(
+        p.name.name + (f" = {_spec(p.default)}" if p.default is not None else "") for p in params
+    )
 
 
 def comments_of(text: str) -> dict[int, tuple[str, bool]]:
@@ -128,13 +159,22 @@ class _Printer:
 
     def __init__(self, text: str | None):
         self.comments = comments_of(text) if text else {}
-        self.blank = {i for i, line in enumerate(text.splitlines(), 1) if not line.strip()} if text else set()
+        self.blank = (
+            {i for i, line in enumerate(text.splitlines(), 1) if not line.strip()}
+            if text
+            else set()
+        )
         self.out: list[str] = []
 
     def _flush(self, before: int, indent: str) -> None:
         lines = sorted(k for k in self.comments if k < before and not self.comments[k][1])
         for line in lines:
-            if line - 1 in self.blank and self.out and self.out[-1] and not self.out[-1].endswith("{"):
+            if (
+                line - 1 in self.blank
+                and self.out
+                and self.out[-1]
+                and not self.out[-1].endswith("{")
+            ):
                 self.out.append("")
             self.out.append(indent + self.comments.pop(line)[0])
         if lines and before - 1 in self.blank and before > lines[-1] + 1:
@@ -145,7 +185,12 @@ class _Printer:
         return ("  " + " ".join(texts)) if texts else ""
 
     def _gap(self, prev_end: int | None, start: int) -> None:
-        if prev_end is not None and any(prev_end < k < start for k in self.blank) and self.out and self.out[-1]:
+        if (
+            prev_end is not None
+            and any(prev_end < k < start for k in self.blank)
+            and self.out
+            and self.out[-1]
+        ):
             self.out.append("")
 
     def body(self, body: tuple[n.Stmt, ...], indent: str, end_line: int) -> None:
@@ -161,7 +206,9 @@ class _Printer:
         if isinstance(s, n.Group | n.Section):
             opener = f"{indent}{s.name.name}" + (": {" if isinstance(s, n.Group) else " {")
             first_body = s.body[0].span.line if s.body else s.span.end_line
-            self.out.append(opener + self._trailing(s.span.line, first_body - 1 if s.body else s.span.line))
+            self.out.append(
+                opener + self._trailing(s.span.line, first_body - 1 if s.body else s.span.line)
+            )
             self.body(s.body, indent + "    ", s.span.end_line)
             self.out.append(f"{indent}}}" + self._trailing(s.span.end_line, s.span.end_line))
             return

@@ -11,7 +11,7 @@ main input, 1 for the shortcut input of an ``add``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import networkx as nx
 
@@ -19,7 +19,7 @@ from . import nodes as n
 from .errors import Span
 from .ops import INTERNAL, OPS
 
-Graph = nx.DiGraph
+Graph: TypeAlias = nx.DiGraph
 
 
 @dataclass
@@ -37,7 +37,9 @@ class BlockInstance:
     add: int | None = None
     tap: int | None = None
     nodes: list[int] = field(default_factory=list)
-    shortcut: str = "identity"  # what the shortcut pass chose: identity/projection/avg_down/zero_pad/none
+    shortcut: str = (
+        "identity"  # what the shortcut pass chose: identity/projection/avg_down/zero_pad/none
+    )
     shortcut_nodes: list[int] = field(default_factory=list)
 
     @property
@@ -145,4 +147,6 @@ def _shared_module(g: Graph, a: int, b: int) -> bool:
     # Unnamed parameter-free layers with the same definition share a module (like torchvision's
     # single self.relu); two nodes may then carry one path, but only within one scope.
     da, db = g.nodes[a], g.nodes[b]
-    return da["scope"] == db["scope"] and da["kind"] == db["kind"] and not OPS[da["kind"]].parametric
+    return (
+        da["scope"] == db["scope"] and da["kind"] == db["kind"] and not OPS[da["kind"]].parametric
+    )

@@ -16,17 +16,60 @@ from .ops import OPS
 
 #: Attribute names a generated nn.Module cannot use for a layer.
 RESERVED = frozenset(
-    set(keyword.kwlist) | {"self", "super", "None", "True", "False"} | {
-        "training", "forward", "parameters", "buffers", "children", "modules", "state_dict",
-        "load_state_dict", "train", "eval", "to", "cuda", "cpu", "apply", "zero_grad", "type",
-        "float", "double", "half", "bfloat16", "register_buffer", "register_parameter",
-        "register_module", "add_module", "named_parameters", "named_modules", "named_children",
-        "named_buffers", "extra_repr", "requires_grad_", "get_submodule", "get_parameter",
-        "get_buffer", "share_memory", "dump_patches", "call_super_init", "compile", "ipu", "xpu",
-        "mtia", "to_empty", "set_extra_state", "get_extra_state",
+    set(keyword.kwlist)
+    | {"self", "super", "None", "True", "False"}
+    | {
+        "training",
+        "forward",
+        "parameters",
+        "buffers",
+        "children",
+        "modules",
+        "state_dict",
+        "load_state_dict",
+        "train",
+        "eval",
+        "to",
+        "cuda",
+        "cpu",
+        "apply",
+        "zero_grad",
+        "type",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "register_buffer",
+        "register_parameter",
+        "register_module",
+        "add_module",
+        "named_parameters",
+        "named_modules",
+        "named_children",
+        "named_buffers",
+        "extra_repr",
+        "requires_grad_",
+        "get_submodule",
+        "get_parameter",
+        "get_buffer",
+        "share_memory",
+        "dump_patches",
+        "call_super_init",
+        "compile",
+        "ipu",
+        "xpu",
+        "mtia",
+        "to_empty",
+        "set_extra_state",
+        "get_extra_state",
         # names the generated classes use themselves
-        "downsample", "residual", "expansion", "zero_init_last", "in_channels",
-    })
+        "downsample",
+        "residual",
+        "expansion",
+        "zero_init_last",
+        "in_channels",
+    }
+)
 
 Key = tuple[int, ...]
 
@@ -40,11 +83,19 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
         if isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
             name = stmt.name.name
             if name in RESERVED or name in reserved:
-                problems.append(Diagnostic(
-                    f"'{name}' cannot name a layer: it is reserved in the generated module", stmt.name.span))
+                problems.append(
+                    Diagnostic(
+                        f"'{name}' cannot name a layer: it is reserved in the generated module",
+                        stmt.name.span,
+                    )
+                )
             elif name in taken:
-                problems.append(Diagnostic(
-                    f"duplicate layer name '{name}' (first used at {taken[name].span})", stmt.name.span))
+                problems.append(
+                    Diagnostic(
+                        f"duplicate layer name '{name}' (first used at {taken[name].span})",
+                        stmt.name.span,
+                    )
+                )
             else:
                 taken[name] = stmt.name
                 names[(i,)] = name
@@ -53,18 +104,27 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
         if isinstance(stmt, n.Group):
             for j, child in enumerate(stmt.body):
                 if isinstance(child, n.Layer) and child.name is not None:
-                    problems.append(Diagnostic(
-                        "layers inside a group are numbered, not named; drop the name "
-                        f"'{child.name.name}'", child.name.span))
+                    problems.append(
+                        Diagnostic(
+                            "layers inside a group are numbered, not named; drop the name "
+                            f"'{child.name.name}'",
+                            child.name.span,
+                        )
+                    )
                 elif not isinstance(child, n.Layer):
                     problems.append(Diagnostic("a group may only hold layers", child.span))
                 names[(i, j)] = f"{stmt.name.name}.{j}"
         elif isinstance(stmt, n.Layer) and stmt.name is None:
             spec = OPS.get(stmt.op.name)
             if spec is not None and spec.parametric:
-                problems.append(Diagnostic(
-                    f"this {stmt.op.name} has weights, so it needs a name (its state_dict key), "
-                    f"e.g. `{stmt.op.name}1: {stmt.op.name} ...`", stmt.span))
+                problems.append(
+                    Diagnostic(
+                        f"this {stmt.op.name} has weights, so it needs a name "
+                        "(its state_dict key), "
+                        f"e.g. `{stmt.op.name}1: {stmt.op.name} ...`",
+                        stmt.span,
+                    )
+                )
                 continue
             key = structure(stmt)
             if key not in shared:

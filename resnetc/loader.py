@@ -26,7 +26,9 @@ class Program:
     @property
     def own_networks(self) -> list[str]:
         """Networks defined in the root file itself, in source order."""
-        return [i.name.name for i in self.root.items if isinstance(i, n.NetworkDef | n.NetworkAlias)]
+        return [
+            i.name.name for i in self.root.items if isinstance(i, n.NetworkDef | n.NetworkAlias)
+        ]
 
 
 def display_name(path: Path) -> str:
@@ -38,14 +40,15 @@ def display_name(path: Path) -> str:
 
 
 def load(path: str | Path) -> Program:
-    """Parse ``path`` and everything it uses; report definitions that clash and cycles of ``use``."""
+    """Parse ``path`` and all it uses; report clashing definitions and cycles of ``use``."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     return load_text(text, display_name(path), base=path.resolve().parent, origin=path.resolve())
 
 
-def load_text(text: str, filename: str = "<string>", base: Path | None = None,
-              origin: Path | None = None) -> Program:
+def load_text(
+    text: str, filename: str = "<string>", base: Path | None = None, origin: Path | None = None
+) -> Program:
     """Like :func:`load`, for text that is not (or not yet) in a file."""
     root = parse(text, filename)
     program = Program(root=root)
@@ -69,7 +72,7 @@ class _Linker:
                 target = self._resolve(item, base)
                 tkey = str(target)
                 if tkey in stack:
-                    chain = " -> ".join(Path(s).name for s in [*stack[stack.index(tkey):], tkey])
+                    chain = " -> ".join(Path(s).name for s in [*stack[stack.index(tkey) :], tkey])
                     problems.append(Diagnostic(f"`use` makes a cycle: {chain}", item.span))
                     continue
                 if tkey in self.done:
@@ -79,13 +82,17 @@ class _Linker:
                 used = parse(text, display_name(target))
                 self.link(used, tkey, target.parent, [*stack, tkey])
                 continue
-            kind, table = ("block", self.program.blocks) if isinstance(item, n.BlockDef) else (
-                "network", self.program.networks)
+            kind, table = (
+                ("block", self.program.blocks)
+                if isinstance(item, n.BlockDef)
+                else ("network", self.program.networks)
+            )
             name = item.name.name
             first = self.where.get((kind, name))
             if first is not None:
-                problems.append(Diagnostic(
-                    f"{kind} '{name}' is already defined at {first}", item.name.span))
+                problems.append(
+                    Diagnostic(f"{kind} '{name}' is already defined at {first}", item.name.span)
+                )
                 continue
             self.where[(kind, name)] = item.name.span
             table[name] = item  # type: ignore[assignment]

@@ -36,12 +36,15 @@ def select_network(program: Program, name: str | None = None) -> str:
         return own[0]
     if not own:
         raise UsageError(f"{program.root.span.file} defines no network (only blocks?)")
-    raise UsageError(f"{program.root.span.file} defines several networks ({', '.join(own)}); "
-                     "choose one with --network")
+    raise UsageError(
+        f"{program.root.span.file} defines several networks ({', '.join(own)}); "
+        "choose one with --network"
+    )
 
 
-def lower(program: Program, network: str | None = None,
-          overrides: Mapping[str, n.Expr] | None = None) -> Graph:
+def lower(
+    program: Program, network: str | None = None, overrides: Mapping[str, n.Expr] | None = None
+) -> Graph:
     """Build the IR graph of one network of ``program``."""
     return _Lowering(program).run(select_network(program, network), dict(overrides or {}))
 
@@ -81,7 +84,9 @@ class _Lowering:
             return Symbol("rule", name)
         return None
 
-    def _bind_network(self, name: str, overrides: dict[str, n.Expr]) -> tuple[n.NetworkDef, dict[str, Value]]:
+    def _bind_network(
+        self, name: str, overrides: dict[str, n.Expr]
+    ) -> tuple[n.NetworkDef, dict[str, Value]]:
         item = self.program.networks[name]
         chain: list[n.NetworkAlias] = []
         while isinstance(item, n.NetworkAlias):
@@ -100,36 +105,49 @@ class _Lowering:
         for key, expr in overrides.items():
             if key not in params:
                 known = ", ".join(params) or "none"
-                raise UsageError(f"--set {key}: network '{name}' has no parameter '{key}'; "
-                                 f"its parameters: {known}")
+                raise UsageError(
+                    f"--set {key}: network '{name}' has no parameter '{key}'; "
+                    f"its parameters: {known}"
+                )
             bound[key] = expr
         env: dict[str, Value] = {}
         for p in definition.params:
-            expr = bound.get(p.name.name, p.default)
-            if expr is None:
-                raise CompileError.at(p.name.span, f"parameter '{p.name.name}' of network "
-                                      f"'{definition.name.name}' has no value; give it a default "
-                                      f"or pass it (--set {p.name.name}=...)")
-            env[p.name.name] = Evaluator(env, self._resolve)(expr)
+            value_expr = bound.get(p.name.name, p.default)
+            if value_expr is None:
+                raise CompileError.at(
+                    p.name.span,
+                    f"parameter '{p.name.name}' of network "
+                    f"'{definition.name.name}' has no value; give it a default "
+                    f"or pass it (--set {p.name.name}=...)",
+                )
+            env[p.name.name] = Evaluator(env, self._resolve)(value_expr)
         return definition, env
 
-    def _match_args(self, args: tuple[n.Arg, ...], names: list[str], callee: n.Ident) -> dict[str, n.Expr]:
+    def _match_args(
+        self, args: tuple[n.Arg, ...], names: list[str], callee: n.Ident
+    ) -> dict[str, n.Expr]:
         out: dict[str, n.Expr] = {}
         positional = True
         for i, arg in enumerate(args):
             if arg.name is None:
                 if not positional:
-                    raise CompileError.at(arg.span, "a positional argument cannot follow a keyword argument")
+                    raise CompileError.at(
+                        arg.span, "a positional argument cannot follow a keyword argument"
+                    )
                 if i >= len(names):
-                    raise CompileError.at(arg.span, f"'{callee.name}' takes at most {len(names)} "
-                                          "positional arguments")
+                    raise CompileError.at(
+                        arg.span, f"'{callee.name}' takes at most {len(names)} positional arguments"
+                    )
                 key = names[i]
             else:
                 positional = False
                 key = arg.name.name
                 if key not in names:
-                    raise CompileError.at(arg.name.span, f"'{callee.name}' has no parameter '{key}'; "
-                                          f"expected one of {', '.join(names)}")
+                    raise CompileError.at(
+                        arg.name.span,
+                        f"'{callee.name}' has no parameter '{key}'; "
+                        f"expected one of {', '.join(names)}",
+                    )
             if key in out:
                 raise CompileError.at(arg.span, f"parameter '{key}' is given twice")
             out[key] = arg.value
@@ -151,8 +169,9 @@ class _Lowering:
                 self._setting(stmt, ev, settings, setting_span, env)
             elif isinstance(stmt, n.Section):
                 if stmt.name.name not in SECTIONS:
-                    raise CompileError.at(stmt.name.span, f"unknown section '{stmt.name.name}'; "
-                                          "expected stem or head")
+                    raise CompileError.at(
+                        stmt.name.span, f"unknown section '{stmt.name.name}'; expected stem or head"
+                    )
                 if stmt.name.name in sections:
                     raise CompileError.at(stmt.name.span, f"a second {stmt.name.name}")
                 if stmt.name.name == "stem" and pending:
@@ -163,10 +182,14 @@ class _Lowering:
                     raise CompileError.at(stmt.name.span, "stages must come before the head")
                 pending.append(self._stage(stmt, ev, settings["shortcut"], env))
         if "input" not in settings:
-            raise CompileError.at(definition.name.span, f"network '{definition.name.name}' has no "
-                                  "`input` (e.g. `input 3x224x224`)")
+            raise CompileError.at(
+                definition.name.span,
+                f"network '{definition.name.name}' has no `input` (e.g. `input 3x224x224`)",
+            )
         if not pending:
-            raise CompileError.at(definition.name.span, f"network '{definition.name.name}' has no stages")
+            raise CompileError.at(
+                definition.name.span, f"network '{definition.name.name}' has no stages"
+            )
         stage_names = [p.stmt.name for p in pending]
         self._check_stage_names(stage_names)
         # Build the graph: input, stem, stages, head.
@@ -176,9 +199,15 @@ class _Lowering:
             name=name,
             spec=self.program.root.span.file,
             source_hash=hashlib.sha256(source.encode()).hexdigest(),
-            input=(c, h, w), classes=settings.get("classes"), zero_init=settings["zero_init"],
-            rule=settings["shortcut"], title=settings.get("title"), paper=settings.get("paper"),
-            blocks={}, param_types=self.param_types)
+            input=(c, h, w),
+            classes=settings.get("classes"),
+            zero_init=settings["zero_init"],
+            rule=settings["shortcut"],
+            title=settings.get("title"),
+            paper=settings.get("paper"),
+            blocks={},
+            param_types=self.param_types,
+        )
         self.g.graph["net"] = info
         self.g.graph["diagnostics"] = []
         current = self._node("input", {}, definition.name.span, ("input",), None)
@@ -203,30 +232,58 @@ class _Lowering:
                 stride = 1
             for i in range(p.count):
                 builtins = {"index": i, "block_index": block_index, "num_blocks": total}
-                args = self._block_args(p, {**p.env, **builtins}, i, stride if i == 0 else 1,
-                                        first_dilation if i == 0 else dilation)
-                inst = BlockInstance(stage=stage.name, index=i, block=p.block.name.name, args=args,
-                                     span=p.stmt.span, rule=p.rule, input=current)
+                args = self._block_args(
+                    p,
+                    {**p.env, **builtins},
+                    i,
+                    stride if i == 0 else 1,
+                    first_dilation if i == 0 else dilation,
+                )
+                inst = BlockInstance(
+                    stage=stage.name,
+                    index=i,
+                    block=p.block.name.name,
+                    args=args,
+                    span=p.stmt.span,
+                    rule=p.rule,
+                    input=current,
+                )
                 try:
                     current = self._block(p.block, inst)
                 except CompileError as exc:
                     args_text = ", ".join(f"{k} = {show(v)}" for k, v in args.items())
-                    raise CompileError(d.with_note(
-                        f"in block {inst.path}, {p.block.name.name}({args_text}), made by this stage",
-                        p.stmt.span) for d in exc.diagnostics) from None
+                    raise CompileError(
+                        d.with_note(
+                            f"in block {inst.path}, {p.block.name.name}({args_text}), "
+                            "made by this stage",
+                            p.stmt.span,
+                        )
+                        for d in exc.diagnostics
+                    ) from None
                 stage.blocks.append(inst)
                 block_index += 1
             info.blocks[p.block.name.name] = p.block
         if head:
-            current, info.head = self._body(head.body, ev, current, ("head",), len(stem.body) if stem else 0)
+            current, info.head = self._body(
+                head.body, ev, current, ("head",), len(stem.body) if stem else 0
+            )
         return self.g
 
-    def _setting(self, stmt: n.Setting, ev: Evaluator, settings: dict[str, Any],
-                 spans: dict[str, Span], env: dict[str, Value]) -> None:
+    def _setting(
+        self,
+        stmt: n.Setting,
+        ev: Evaluator,
+        settings: dict[str, Any],
+        spans: dict[str, Span],
+        env: dict[str, Value],
+    ) -> None:
         key = stmt.key.name
         if key not in SETTINGS:
-            raise CompileError.at(stmt.key.span, f"unknown setting '{key}'; expected one of "
-                                  f"{', '.join(SETTINGS)} (or a stage `name: N x block(...)`)")
+            raise CompileError.at(
+                stmt.key.span,
+                f"unknown setting '{key}'; expected one of "
+                f"{', '.join(SETTINGS)} (or a stage `name: N x block(...)`)",
+            )
         if key in spans:
             raise CompileError.at(stmt.key.span, f"'{key}' is already set at {spans[key]}")
         spans[key] = stmt.span
@@ -243,10 +300,15 @@ class _Lowering:
                 dims = value_expr.dims
             else:
                 value = ev(value_expr)
-                if not (isinstance(value, tuple) and len(value) == 3 and
-                        all(isinstance(d, int) and not isinstance(d, bool) for d in value)):
-                    raise CompileError.at(value_expr.span, "input takes CxHxW (3x224x224) or a list "
-                                          f"of three ints, not {show(value)}")
+                if not (
+                    isinstance(value, tuple)
+                    and len(value) == 3
+                    and all(isinstance(d, int) and not isinstance(d, bool) for d in value)
+                ):
+                    raise CompileError.at(
+                        value_expr.span,
+                        f"input takes CxHxW (3x224x224) or a list of three ints, not {show(value)}",
+                    )
                 dims = value
             if any(d < 1 for d in dims):
                 raise CompileError.at(value_expr.span, "input dimensions must be positive")
@@ -263,38 +325,59 @@ class _Lowering:
 
     def _rule(self, ev: Evaluator, expr: n.Expr) -> str:
         if isinstance(expr, n.Name) and expr.id not in ev.env and expr.id not in SHORTCUT_RULES:
-            raise CompileError.at(expr.span, f"unknown shortcut rule '{expr.id}'; expected one of "
-                                  f"{', '.join(SHORTCUT_RULES)}")
+            raise CompileError.at(
+                expr.span,
+                f"unknown shortcut rule '{expr.id}'; expected one of {', '.join(SHORTCUT_RULES)}",
+            )
         value = ev(expr)
         if not (isinstance(value, Symbol) and value.kind == "rule"):
-            raise CompileError.at(expr.span, f"expected a shortcut rule ({', '.join(SHORTCUT_RULES)}), "
-                                  f"got {type_name(value)} {show(value)}")
+            raise CompileError.at(
+                expr.span,
+                f"expected a shortcut rule ({', '.join(SHORTCUT_RULES)}), "
+                f"got {type_name(value)} {show(value)}",
+            )
         return value.name
 
     def _check_stage_names(self, names: list[n.Ident]) -> None:
         seen: dict[str, n.Ident] = {}
         problems = []
         from .layout import RESERVED
+
         for ident in names:
             if ident.name in seen:
-                problems.append(Diagnostic(f"duplicate stage name '{ident.name}' (first at "
-                                           f"{seen[ident.name].span})", ident.span))
+                problems.append(
+                    Diagnostic(
+                        f"duplicate stage name '{ident.name}' (first at {seen[ident.name].span})",
+                        ident.span,
+                    )
+                )
             elif ident.name in RESERVED:
-                problems.append(Diagnostic(f"'{ident.name}' cannot name a stage: it is reserved "
-                                           "in the generated module", ident.span))
+                problems.append(
+                    Diagnostic(
+                        f"'{ident.name}' cannot name a stage: it is reserved "
+                        "in the generated module",
+                        ident.span,
+                    )
+                )
             seen[ident.name] = ident
         if problems:
             raise CompileError(problems)
 
-    def _stage(self, stmt: n.Stage, ev: Evaluator, rule: str, env: dict[str, Value]) -> _PendingStage:
+    def _stage(
+        self, stmt: n.Stage, ev: Evaluator, rule: str, env: dict[str, Value]
+    ) -> _PendingStage:
         count = ev.integer(stmt.count, "the number of blocks", minimum=1)
         if stmt.block.name not in env and stmt.block.name not in self.program.blocks:
             known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
-            raise CompileError.at(stmt.block.span, f"unknown block '{stmt.block.name}'; blocks: {known}")
+            raise CompileError.at(
+                stmt.block.span, f"unknown block '{stmt.block.name}'; blocks: {known}"
+            )
         ref = ev(n.Name(span=stmt.block.span, id=stmt.block.name))
         if not (isinstance(ref, Symbol) and ref.kind == "block"):
             known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
-            raise CompileError.at(stmt.block.span, f"'{stmt.block.name}' is not a block; blocks: {known}")
+            raise CompileError.at(
+                stmt.block.span, f"'{stmt.block.name}' is not a block; blocks: {known}"
+            )
         block = self.program.blocks[ref.name]
         stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
         dilate = False
@@ -307,17 +390,23 @@ class _Lowering:
             elif key == "dilate":
                 dilate = True if opt.value is None else ev.boolean(opt.value)
             else:
-                raise CompileError.at(opt.key.span, f"unknown stage option '{key}'; expected "
-                                      "shortcut or dilate")
+                raise CompileError.at(
+                    opt.key.span, f"unknown stage option '{key}'; expected shortcut or dilate"
+                )
         names = [p.name.name for p in block.params]
         if stride != 1 or stmt.stride is not None:
             if "stride" not in names:
-                raise CompileError.at(stmt.stride.span if stmt.stride else stmt.span,
-                                      f"block '{block.name.name}' has no 'stride' parameter, so the "
-                                      "stage cannot set a stride")
+                raise CompileError.at(
+                    stmt.stride.span if stmt.stride else stmt.span,
+                    f"block '{block.name.name}' has no 'stride' parameter, so the "
+                    "stage cannot set a stride",
+                )
         if dilate and "dilation" not in names:
-            raise CompileError.at(stmt.span, f"block '{block.name.name}' has no 'dilation' parameter, "
-                                  "so the stage cannot dilate")
+            raise CompileError.at(
+                stmt.span,
+                f"block '{block.name.name}' has no 'dilation' parameter, "
+                "so the stage cannot dilate",
+            )
         self._block_types(block)
         return _PendingStage(stmt, count, block, rule, stride, dilate, dict(env))
 
@@ -331,23 +420,29 @@ class _Lowering:
         for p in block.params:
             if p.default is None:
                 if seen_default:
-                    raise CompileError.at(p.name.span, f"parameter '{p.name.name}' has no default but "
-                                          "follows one that has")
+                    raise CompileError.at(
+                        p.name.span,
+                        f"parameter '{p.name.name}' has no default but follows one that has",
+                    )
                 types[p.name.name] = ""  # fixed by the first call
                 continue
             seen_default = True
             d = p.default
             literal = d.operand if isinstance(d, n.Neg) else d
             if not isinstance(literal, n.Int | n.Float | n.Bool):
-                raise CompileError.at(d.span, "a block parameter's default must be a number or "
-                                      "true/false (it becomes a Python default)")
+                raise CompileError.at(
+                    d.span,
+                    "a block parameter's default must be a number or "
+                    "true/false (it becomes a Python default)",
+                )
             types[p.name.name] = type_name(Evaluator({})(d))
         self.param_types[name] = types
         self.layouts[name] = layout(block.body)
         return types
 
-    def _block_args(self, p: _PendingStage, env: dict[str, Value], i: int, stride: int,
-                    dilation: int) -> dict[str, Any]:
+    def _block_args(
+        self, p: _PendingStage, env: dict[str, Value], i: int, stride: int, dilation: int
+    ) -> dict[str, Any]:
         block = p.block
         names = [q.name.name for q in block.params]
         given = self._match_args(p.stmt.args, names, p.stmt.block)
@@ -362,27 +457,33 @@ class _Lowering:
             elif q.default is not None:
                 expr, value = q.default, Evaluator({})(q.default)
             else:
-                raise CompileError.at(p.stmt.span, f"block '{block.name.name}' needs its parameter "
-                                      f"'{key}'")
+                raise CompileError.at(
+                    p.stmt.span, f"block '{block.name.name}' needs its parameter '{key}'"
+                )
             if key == "stride" and p.stmt.stride is not None:
                 if key in given:
-                    raise CompileError.at(given[key].span, "the stride is given twice: here and "
-                                          "as the stage's /stride")
+                    raise CompileError.at(
+                        given[key].span,
+                        "the stride is given twice: here and as the stage's /stride",
+                    )
                 value = stride
             if key == "dilation" and dilation != 1:
                 if key in given:
-                    raise CompileError.at(given[key].span, "the dilation is set by the stages; do "
-                                          "not pass it as well")
+                    raise CompileError.at(
+                        given[key].span, "the dilation is set by the stages; do not pass it as well"
+                    )
                 value = dilation
             values[key] = self._coerce(value, types, key, expr, block)
         return values
 
-    def _coerce(self, value: Value, types: dict[str, str], key: str, expr: n.Expr,
-                block: n.BlockDef) -> Value:
+    def _coerce(
+        self, value: Value, types: dict[str, str], key: str, expr: n.Expr, block: n.BlockDef
+    ) -> Value:
         got = type_name(value)
         if got not in ("int", "float", "bool"):
-            raise CompileError.at(expr.span, f"block parameters are numbers or true/false; "
-                                  f"'{key}' got a {got}")
+            raise CompileError.at(
+                expr.span, f"block parameters are numbers or true/false; '{key}' got a {got}"
+            )
         want = types[key]
         if not want:
             types[key] = want = got
@@ -390,34 +491,57 @@ class _Lowering:
             return value
         if want == "float" and got == "int":
             return float(value)
-        raise CompileError.at(expr.span, f"parameter '{key}' of block '{block.name.name}' is "
-                              f"{want}, got {got} {show(value)}")
+        raise CompileError.at(
+            expr.span,
+            f"parameter '{key}' of block '{block.name.name}' is {want}, got {got} {show(value)}",
+        )
 
     def _block(self, block: n.BlockDef, inst: BlockInstance) -> int:
         env: dict[str, Value] = dict(inst.args)
         # The expansion is a class attribute of the emitted block, so it must be a constant.
-        env["expansion"] = 1 if block.expansion is None else Evaluator({}).integer(
-            block.expansion, "expansion (a constant)", 1)
+        env["expansion"] = (
+            1
+            if block.expansion is None
+            else Evaluator({}).integer(block.expansion, "expansion (a constant)", 1)
+        )
         scope = (inst.stage, inst.index)
-        current, inst.nodes = self._body(block.body, Evaluator(env, self._resolve), inst.input,
-                                         scope, 0, inst)
+        current, inst.nodes = self._body(
+            block.body, Evaluator(env, self._resolve), inst.input, scope, 0, inst
+        )
         inst.output = current
         return current
 
     # ------------------------------------------------------------------ bodies and layers
-    def _node(self, kind: str, attrs: dict[str, Any], span: Span, scope: tuple[Any, ...],
-              key: tuple[int, ...] | None, group: str | None = None, **extra: Any) -> int:
+    def _node(
+        self,
+        kind: str,
+        attrs: dict[str, Any],
+        span: Span,
+        scope: tuple[Any, ...],
+        key: tuple[int, ...] | None,
+        group: str | None = None,
+        **extra: Any,
+    ) -> int:
         v = self.next_id
         self.next_id += 1
-        self.g.add_node(v, kind=kind, attrs=attrs, span=span, scope=scope, key=key, group=group, **extra)
+        self.g.add_node(
+            v, kind=kind, attrs=attrs, span=span, scope=scope, key=key, group=group, **extra
+        )
         return v
 
     def _chain(self, prev: int, v: int) -> int:
         self.g.add_edge(prev, v, port=0)
         return v
 
-    def _body(self, body: tuple[n.Stmt, ...], ev: Evaluator, current: int, scope: tuple[Any, ...],
-              key_base: int, inst: BlockInstance | None = None) -> tuple[int, list[int]]:
+    def _body(
+        self,
+        body: tuple[n.Stmt, ...],
+        ev: Evaluator,
+        current: int,
+        scope: tuple[Any, ...],
+        key_base: int,
+        inst: BlockInstance | None = None,
+    ) -> tuple[int, list[int]]:
         made: list[int] = []
         env = ev.env
         assert isinstance(env, dict)
@@ -438,28 +562,41 @@ class _Lowering:
                     made.append(current)
             elif isinstance(stmt, n.TapShortcut | n.AddShortcut):
                 if inst is None:
-                    raise CompileError.at(stmt.span, "shortcuts belong in blocks, not in a stem or head")
+                    raise CompileError.at(
+                        stmt.span, "shortcuts belong in blocks, not in a stem or head"
+                    )
                 if inst.add is not None:
                     raise CompileError.at(stmt.span, "this block already added its shortcut")
                 if isinstance(stmt, n.TapShortcut):
                     if inst.tap is not None:
-                        raise CompileError.at(stmt.span, "the shortcut is already tapped in this block")
+                        raise CompileError.at(
+                            stmt.span, "the shortcut is already tapped in this block"
+                        )
                     inst.tap = current
                 else:
                     current = self._chain(current, self._node("add", {}, stmt.span, scope, key))
                     inst.add = current
                     made.append(current)
             else:
-                raise CompileError.at(stmt.span, f"a {type(stmt).__name__.lower()} cannot appear here")
+                raise CompileError.at(
+                    stmt.span, f"a {type(stmt).__name__.lower()} cannot appear here"
+                )
         return current, made
 
-    def _layer(self, layer: n.Layer, ev: Evaluator, scope: tuple[Any, ...], key: tuple[int, ...],
-               group: str | None = None) -> int:
+    def _layer(
+        self,
+        layer: n.Layer,
+        ev: Evaluator,
+        scope: tuple[Any, ...],
+        key: tuple[int, ...],
+        group: str | None = None,
+    ) -> int:
         kind = layer.op.name
         spec = OPS.get(kind)
         if spec is None:
-            raise CompileError.at(layer.op.span, f"unknown op '{kind}'; expected one of "
-                                  f"{', '.join(sorted(OPS))}")
+            raise CompileError.at(
+                layer.op.span, f"unknown op '{kind}'; expected one of {', '.join(sorted(OPS))}"
+            )
         attrs: dict[str, Any] = {}
         if layer.kernel is not None:
             if not spec.kernel:
@@ -477,7 +614,9 @@ class _Lowering:
             attrs["stride"] = 1
         if layer.out is not None:
             if spec.out == "no":
-                raise CompileError.at(layer.out.span, f"{kind} keeps its input's width; it takes no `->`")
+                raise CompileError.at(
+                    layer.out.span, f"{kind} keeps its input's width; it takes no `->`"
+                )
             attrs["out"] = ev.integer(layer.out, "a width", minimum=1)
         elif spec.out == "required":
             raise CompileError.at(layer.op.span, f"{kind} needs an output width: `{kind} ... -> C`")
@@ -491,7 +630,9 @@ class _Lowering:
             name = opt.key.name
             if name not in spec.options:
                 known = ", ".join(spec.options) or "none"
-                raise CompileError.at(opt.key.span, f"{kind} has no option '{name}'; its options: {known}")
+                raise CompileError.at(
+                    opt.key.span, f"{kind} has no option '{name}'; its options: {known}"
+                )
             if name in attrs:
                 raise CompileError.at(opt.key.span, f"option '{name}' is given twice")
             typ = spec.options[name][0]
@@ -509,15 +650,18 @@ class _Lowering:
             p = attrs["padding"]
             kh, kw = attrs["kernel"]
             d = attrs.get("dilation", 1)
-            attrs["padding"] = (default_padding(kh, d), default_padding(kw, d)) if p is None else (p, p)
+            attrs["padding"] = (
+                (default_padding(kh, d), default_padding(kw, d)) if p is None else (p, p)
+            )
         if kind in ("dropout", "drop_path") and not 0 <= attrs[spec.arg or ""] < 1:
-            raise CompileError.at(layer.arg.span if layer.arg else layer.span,
-                                  f"{kind} rate must be in [0, 1)")
+            raise CompileError.at(
+                layer.arg.span if layer.arg else layer.span, f"{kind} rate must be in [0, 1)"
+            )
         extra = {}
         if isinstance(layer.out, n.Name) and layer.out.id == "classes":
             extra["out_sym"] = "num_classes"
-        name = layer.name.name if layer.name else None
-        return self._node(kind, attrs, layer.span, scope, key, group, name=name, **extra)
+        local = layer.name.name if layer.name else None
+        return self._node(kind, attrs, layer.span, scope, key, group, name=local, **extra)
 
     def _option_value(self, ev: Evaluator, expr: n.Expr, name: str, typ: str) -> Any:
         if typ == "int":

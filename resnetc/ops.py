@@ -36,18 +36,41 @@ class OpSpec:
 _ACT = ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "identity")
 
 OPS: dict[str, OpSpec] = {
-    "conv": OpSpec("conv", {"groups": ("int", 1), "dilation": ("int", 1), "padding": ("int", None),
-                            "bias": ("bool", False)},
-                   kernel=True, stride=True, out="required", parametric=True),
+    "conv": OpSpec(
+        "conv",
+        {
+            "groups": ("int", 1),
+            "dilation": ("int", 1),
+            "padding": ("int", None),
+            "bias": ("bool", False),
+        },
+        kernel=True,
+        stride=True,
+        out="required",
+        parametric=True,
+    ),
     "bn": OpSpec("bn", {"eps": ("float", 1e-5), "momentum": ("float", 0.1)}, parametric=True),
-    "maxpool": OpSpec("maxpool", {"padding": ("int", None), "ceil_mode": ("bool", False)},
-                      kernel=True, stride=True),
-    "avgpool": OpSpec("avgpool", {"padding": ("int", None), "ceil_mode": ("bool", False),
-                                  "count_include_pad": ("bool", True)}, kernel=True, stride=True),
+    "maxpool": OpSpec(
+        "maxpool",
+        {"padding": ("int", None), "ceil_mode": ("bool", False)},
+        kernel=True,
+        stride=True,
+    ),
+    "avgpool": OpSpec(
+        "avgpool",
+        {
+            "padding": ("int", None),
+            "ceil_mode": ("bool", False),
+            "count_include_pad": ("bool", True),
+        },
+        kernel=True,
+        stride=True,
+    ),
     "global_avgpool": OpSpec("global_avgpool"),
     "flatten": OpSpec("flatten"),
-    "linear": OpSpec("linear", {"bias": ("bool", True)}, out="required", parametric=True,
-                     spatial=False),
+    "linear": OpSpec(
+        "linear", {"bias": ("bool", True)}, out="required", parametric=True, spatial=False
+    ),
     "dropout": OpSpec("dropout", arg="p", spatial=False),
     "drop_path": OpSpec("drop_path", arg="rate", spatial=False),
     "se": OpSpec("se", out="required", parametric=True),
@@ -92,8 +115,10 @@ def _conv_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
     c, h, w = _spatial(shape, kind)
     g = a["groups"]
     if g < 1 or c % g or a["out"] % g:
-        raise ShapeError(f"groups={g} must divide both the input channels ({c}) "
-                         f"and the output channels ({a['out']})")
+        raise ShapeError(
+            f"groups={g} must divide both the input channels ({c}) "
+            f"and the output channels ({a['out']})"
+        )
     kh, kw = a["kernel"]
     s, d, (ph, pw) = a["stride"], a["dilation"], a["padding"]
     return (a["out"], _window(h, kh, s, ph, d), _window(w, kw, s, pw, d))
@@ -120,8 +145,10 @@ def _flatten_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
 
 def _linear_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
     if len(shape) != 1:
-        raise ShapeError(f"linear needs flat features, but its input is {fmt_shape(shape)}; "
-                         "put `flatten` (after `global_avgpool`) before it")
+        raise ShapeError(
+            f"linear needs flat features, but its input is {fmt_shape(shape)}; "
+            "put `flatten` (after `global_avgpool`) before it"
+        )
     return (a["out"],)
 
 
@@ -140,9 +167,15 @@ def _zero_pad_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
 
 
 _SHAPES: dict[str, Callable[[dict[str, Any], Shape, str], Shape]] = {
-    "conv": _conv_shape, "maxpool": _pool_shape, "avgpool": _pool_shape,
-    "global_avgpool": _gap_shape, "flatten": _flatten_shape, "linear": _linear_shape,
-    "se": _se_shape, "bn": _se_shape, "zero_pad": _zero_pad_shape,
+    "conv": _conv_shape,
+    "maxpool": _pool_shape,
+    "avgpool": _pool_shape,
+    "global_avgpool": _gap_shape,
+    "flatten": _flatten_shape,
+    "linear": _linear_shape,
+    "se": _se_shape,
+    "bn": _se_shape,
+    "zero_pad": _zero_pad_shape,
 }
 
 

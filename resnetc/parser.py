@@ -1,4 +1,4 @@
-"""Text -> AST: the Lark LALR parser, a newline-aware post-lexer and the AST-building Transformer."""
+"""Text -> AST: the Lark LALR parser, a newline-aware post-lexer, the AST-building Transformer."""
 
 from __future__ import annotations
 
@@ -72,8 +72,10 @@ def parse(text: str, filename: str = "<string>") -> n.Module:
     register_source(filename, text)
     tree = _parse(text, filename, "start")
     items = _build(tree, filename)
-    return n.Module.model_construct(span=Span.model_construct(file=filename, line=1, column=1, end_line=1, end_column=1),
-                    items=tuple(items))
+    return n.Module.model_construct(
+        span=Span.model_construct(file=filename, line=1, column=1, end_line=1, end_column=1),
+        items=tuple(items),
+    )
 
 
 def parse_expr(text: str, filename: str) -> n.Expr:
@@ -132,31 +134,44 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
             what = f"unexpected {tok.value!r}"
             width = max(1, len(str(tok.value)))
         expected = {t for t in exc.expected if not t.startswith("__")}
-        before = text[: tok.start_pos].rstrip() if tok.start_pos is not None else ""
+        start = tok.start_pos
+        before = text[:start].rstrip() if isinstance(start, int) else ""
         if before.endswith("->"):
             message = f"{what}; expected the output width (an expression) after `->`"
         else:
             message = f"{what}; expected {_describe_expected(expected, parser)}"
     elif isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else "?"
         message = f"unexpected character {char!r}; it is not part of the .resnet language"
     elif isinstance(exc, UnexpectedEOF):
         message = "unexpected end of file"
     else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
         message = str(exc)
-    span = Span.model_construct(file=filename, line=line, column=column, end_line=line, end_column=column + width)
+    span = Span.model_construct(
+        file=filename, line=line, column=column, end_line=line, end_column=column + width
+    )
     return CompileError.at(span, message)
 
 
 def _span(filename: str, meta: Any) -> Span:
-    return Span.model_construct(file=filename, line=meta.line, column=meta.column,
-                end_line=meta.end_line, end_column=meta.end_column)
+    return Span.model_construct(
+        file=filename,
+        line=meta.line,
+        column=meta.column,
+        end_line=meta.end_line,
+        end_column=meta.end_column,
+    )
 
 
 def _tok_span(filename: str, tok: Token) -> Span:
-    return Span.model_construct(file=filename, line=tok.line or 1, column=tok.column or 1,
-                end_line=tok.end_line or tok.line or 1,
-                end_column=tok.end_column or (tok.column or 1) + len(tok))
+    return Span.model_construct(
+        file=filename,
+        line=tok.line or 1,
+        column=tok.column or 1,
+        end_line=tok.end_line or tok.line or 1,
+        end_column=tok.end_column or (tok.column or 1) + len(tok),
+    )
 
 
 @v_args(meta=True)
@@ -186,26 +201,37 @@ class _Builder(Transformer):
     def use(self, meta: Any, c: list[Token]) -> n.Use:
         tok = c[0]
         if tok.type == "STRING":
-            return n.Use.model_construct(span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True)
+            return n.Use.model_construct(
+                span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True
+            )
         return n.Use.model_construct(span=self._s(meta), target=str(tok), is_path=False)
 
     def block_def(self, meta: Any, c: list[Any]) -> n.BlockDef:
         name, params, keyword, expansion, body = c
         if keyword is not None and str(keyword) != "expansion":
-            raise CompileError.at(_tok_span(self.file, keyword),
-                                  f"unexpected '{keyword}'; expected `expansion N` or '{{'")
-        return n.BlockDef.model_construct(span=self._s(meta), name=self._ident(name), params=params,
-                          expansion=expansion, body=body)
+            raise CompileError.at(
+                _tok_span(self.file, keyword),
+                f"unexpected '{keyword}'; expected `expansion N` or '{{'",
+            )
+        return n.BlockDef.model_construct(
+            span=self._s(meta),
+            name=self._ident(name),
+            params=params,
+            expansion=expansion,
+            body=body,
+        )
 
     def network_def(self, meta: Any, c: list[Any]) -> n.NetworkDef:
         name, params, body = c
-        return n.NetworkDef.model_construct(span=self._s(meta), name=self._ident(name),
-                            params=params or (), body=body)
+        return n.NetworkDef.model_construct(
+            span=self._s(meta), name=self._ident(name), params=params or (), body=body
+        )
 
     def network_alias(self, meta: Any, c: list[Any]) -> n.NetworkAlias:
         name, base, args = c
-        return n.NetworkAlias.model_construct(span=self._s(meta), name=self._ident(name),
-                              base=self._ident(base), args=args)
+        return n.NetworkAlias.model_construct(
+            span=self._s(meta), name=self._ident(name), base=self._ident(base), args=args
+        )
 
     def params(self, meta: Any, c: list[Any]) -> tuple[n.Param, ...]:
         return tuple(p for p in c if p is not None)
@@ -235,14 +261,29 @@ class _Builder(Transformer):
 
     def stage(self, meta: Any, c: list[Any]) -> n.Stage:
         name, count, block, args, stride, options = c
-        return n.Stage.model_construct(span=self._s(meta), name=self._ident(name), count=count,
-                       block=self._ident(block), args=args, stride=stride, options=options)
+        return n.Stage.model_construct(
+            span=self._s(meta),
+            name=self._ident(name),
+            count=count,
+            block=self._ident(block),
+            args=args,
+            stride=stride,
+            options=options,
+        )
 
     def layer(self, meta: Any, c: list[Any]) -> n.Layer:
         name, op, kernel, arg, stride, out, options = c
         k = tuple(int(d) for d in str(kernel).split("x")) if kernel is not None else None
-        return n.Layer.model_construct(span=self._s(meta), name=self._ident(name), op=self._ident(op),
-                       kernel=k, arg=arg, stride=stride, out=out, options=options)
+        return n.Layer.model_construct(
+            span=self._s(meta),
+            name=self._ident(name),
+            op=self._ident(op),
+            kernel=k,
+            arg=arg,
+            stride=stride,
+            out=out,
+            options=options,
+        )
 
     def group(self, meta: Any, c: list[Any]) -> n.Group:
         return n.Group.model_construct(span=self._s(meta), name=self._ident(c[0]), body=c[1])
@@ -255,8 +296,9 @@ class _Builder(Transformer):
 
     def _shortcut_stmt(self, meta: Any, tok: Token, cls: type[n.Stmt], verb: str) -> n.Stmt:
         if str(tok) != "shortcut":
-            raise CompileError.at(_tok_span(self.file, tok),
-                                  f"`{verb} {tok}`: expected `{verb} shortcut`")
+            raise CompileError.at(
+                _tok_span(self.file, tok), f"`{verb} {tok}`: expected `{verb} shortcut`"
+            )
         return cls.model_construct(span=self._s(meta))
 
     def assign(self, meta: Any, c: list[Any]) -> n.Assign:
@@ -287,10 +329,10 @@ class _Builder(Transformer):
         return n.Arg.model_construct(span=self._s(meta), name=self._ident(c[0]), value=c[1])
 
     # -- expressions
-    def int(self, meta: Any, c: list[Token]) -> n.Int:
+    def int_lit(self, meta: Any, c: list[Token]) -> n.Int:
         return n.Int.model_construct(span=self._s(meta), value=int(c[0]))
 
-    def float(self, meta: Any, c: list[Token]) -> n.Float:
+    def float_lit(self, meta: Any, c: list[Token]) -> n.Float:
         return n.Float.model_construct(span=self._s(meta), value=float(c[0]))
 
     def true(self, meta: Any, c: list[Any]) -> n.Bool:
@@ -299,14 +341,18 @@ class _Builder(Transformer):
     def false(self, meta: Any, c: list[Any]) -> n.Bool:
         return n.Bool.model_construct(span=self._s(meta), value=False)
 
-    def name(self, meta: Any, c: list[Token]) -> n.Name:
+    def name_ref(self, meta: Any, c: list[Token]) -> n.Name:
         return self._name_expr(c[0])
 
-    def list(self, meta: Any, c: list[Any]) -> n.List:
-        return n.List.model_construct(span=self._s(meta), items=tuple(x for x in c if x is not None))
+    def list_lit(self, meta: Any, c: list[Any]) -> n.List:
+        return n.List.model_construct(
+            span=self._s(meta), items=tuple(x for x in c if x is not None)
+        )
 
-    def map(self, meta: Any, c: list[Any]) -> n.Map:
-        return n.Map.model_construct(span=self._s(meta), keys=tuple(k for k, _ in c), values=tuple(v for _, v in c))
+    def map_lit(self, meta: Any, c: list[Any]) -> n.Map:
+        return n.Map.model_construct(
+            span=self._s(meta), keys=tuple(k for k, _ in c), values=tuple(v for _, v in c)
+        )
 
     def pair(self, meta: Any, c: list[Any]) -> tuple[n.Expr, n.Expr]:
         return (c[0], c[1])
@@ -319,7 +365,9 @@ class _Builder(Transformer):
         for a in args:
             if a.name is not None:
                 raise CompileError.at(a.span, f"{func}() takes no keyword arguments")
-        return n.Call.model_construct(span=self._s(meta), func=self._ident(func), args=tuple(a.value for a in args))
+        return n.Call.model_construct(
+            span=self._s(meta), func=self._ident(func), args=tuple(a.value for a in args)
+        )
 
     def _bin(op: str):  # type: ignore[misc]  # noqa: N805 - a method factory, not a method
         def method(self: _Builder, meta: Any, c: list[Any]) -> n.BinOp:

@@ -52,7 +52,8 @@ resnetc check spec/resnet50.resnet
 echo "==> resnetc build spec/resnet50.resnet --emit torch -o out/resnet50.py"
 resnetc build spec/resnet50.resnet --emit torch -o out/resnet50.py --force
 echo "==> importing out/resnet50.py and running a forward pass"
-PYTHONPATH=out python -c '
+# (-W: torch warns at import when numpy is absent; the demo does not need numpy.)
+PYTHONPATH=out python -W 'ignore:Failed to initialize NumPy' -c '
 import torch, resnet50
 model = resnet50.create_model().eval()
 with torch.no_grad():

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec"
 
@@ -37,11 +36,12 @@ def load_file_module(path: Path, name: str) -> ModuleType:
 
 
 def torchvision_models() -> ModuleType:
-    """Real torchvision when it imports (the GPU machine), else the vendored copy of its resnet.py."""
+    """Real torchvision when it imports (GPU machine), else the vendored copy of its resnet.py."""
     try:
         import torchvision.models as tvm  # type: ignore[import-not-found]
 
         return tvm  # pragma: no cover - torchvision does not import on the CPU-only CI machine
     except Exception:
-        return load_file_module(ROOT / "tests" / "reference" / "torchvision_resnet.py",
-                                "torchvision_resnet_oracle")
+        return load_file_module(
+            ROOT / "tests" / "reference" / "torchvision_resnet.py", "torchvision_resnet_oracle"
+        )

@@ -49,8 +49,13 @@ network n {
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resnetc.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "resnetc.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +88,9 @@ def test_check_with_repeated_set(capsys: pytest.CaptureFixture[str]) -> None:
 # ------------------------------------------------------------------ build
 
 
-def test_build_to_file(tmp_path: Path, resnet50_source: str,
-                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_to_file(
+    tmp_path: Path, resnet50_source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out.py"
     assert main(["build", str(RESNET50), "--emit", "torch", "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == resnet50_source
@@ -168,8 +174,9 @@ def test_unknown_option(capsys: pytest.CaptureFixture[str]) -> None:
 # ------------------------------------------------------------------ spec errors
 
 
-def test_spec_error_is_rendered_with_a_caret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_spec_error_is_rendered_with_a_caret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "bad.resnet").write_text(BAD, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert main(["check", "bad.resnet"]) == 1
@@ -213,8 +220,9 @@ def test_fmt_check_accepts_canonical_file(tmp_path: Path) -> None:
     assert main(["fmt", "--check", str(spec)]) == 0
 
 
-def test_fmt_check_rejects_non_canonical_file(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_fmt_check_rejects_non_canonical_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "n.resnet"
     messy = CANONICAL_SMALL.replace("conv 3x3 -> 16", "conv   3x3->16").replace("    s1", "  s1")
     spec.write_text(messy, encoding="utf-8")
@@ -268,8 +276,9 @@ def test_check_and_build_do_not_import_torch(tmp_path: Path) -> None:
         "assert not loaded, loaded\n"
         "print('no torch')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no torch" in proc.stdout
     assert (tmp_path / "out.py").is_file()

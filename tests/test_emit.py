@@ -8,10 +8,9 @@ import sys
 
 import pytest
 import torch
+from support import ROOT, SPEC
 
 import resnetc
-
-from support import ROOT, SPEC
 
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_SPECS = ["resnet18", "resnet50", "resnext50_32x4d", "cifar_resnet"]
@@ -25,21 +24,26 @@ def test_golden_source(name: str, update_golden: bool) -> None:
         golden.write_text(source, encoding="utf-8")
     assert golden.exists(), f"no golden file {golden}; run pytest --update-golden"
     assert source == golden.read_text(encoding="utf-8"), (
-        f"emitted source for {name} changed; if intended, run pytest --update-golden and review the diff")
+        f"emitted source for {name} changed; if intended, run pytest --update-golden "
+        "and review the diff"
+    )
 
 
-_EMIT = (
-    "import resnetc, sys; "
-    "sys.stdout.write(resnetc.emit(sys.argv[1]))"
-)
+_EMIT = "import resnetc, sys; sys.stdout.write(resnetc.emit(sys.argv[1]))"
 
 
 def test_deterministic_across_hash_seeds() -> None:
     outputs = set()
     for seed in ("0", "1", "12345", "random"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-c", _EMIT, str(SPEC / "resnext101_64x4d.resnet")],
-                              capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-c", _EMIT, str(SPEC / "resnext101_64x4d.resnet")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
         outputs.add(proc.stdout)
     assert len(outputs) == 1
     assert outputs.pop() == resnetc.emit(SPEC / "resnext101_64x4d.resnet")
@@ -53,16 +57,26 @@ def test_deterministic_in_process() -> None:
 def test_generated_source_imports_only_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
     source = resnetc.emit(SPEC / "resnet50.resnet")
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert imports == ["from __future__ import annotations", "from typing import Optional",
-                       "import torch", "from torch import Tensor, nn"]
+    assert imports == [
+        "from __future__ import annotations",
+        "from typing import Optional",
+        "import torch",
+        "from torch import Tensor, nn",
+    ]
     # The file stands alone: a fresh interpreter without resnetc on the path can use it.
     path = tmp_path / "resnet50.py"
     path.write_text(source)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import resnet50, torch; "
-            "m = resnet50.create_model(num_classes=7); assert 'resnetc' not in sys.modules; "
-            "print(tuple(m(torch.randn(1, 3, 64, 64)).shape))")
-    proc = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path)], capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import resnet50, torch; "
+        "m = resnet50.create_model(num_classes=7); assert 'resnetc' not in sys.modules; "
+        "print(tuple(m(torch.randn(1, 3, 64, 64)).shape))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert proc.stdout.strip() == "(1, 7)"
 
 
@@ -87,11 +101,15 @@ def test_torch_export(name: str) -> None:
 
 
 def test_create_model_arguments() -> None:
-    model = resnetc.load(SPEC / "resnet18.resnet", num_classes=10, in_chans=1,
-                         zero_init_residual=True)
+    model = resnetc.load(
+        SPEC / "resnet18.resnet", num_classes=10, in_chans=1, zero_init_residual=True
+    )
     assert model.conv1.in_channels == 1 and model.fc.out_features == 10
-    assert all(float(b.bn2.weight.detach().abs().sum()) == 0 for stage in
-               (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage)
+    assert all(
+        float(b.bn2.weight.detach().abs().sum()) == 0
+        for stage in (model.layer1, model.layer2, model.layer3, model.layer4)
+        for b in stage
+    )
     assert model(torch.randn(2, 1, 64, 64)).shape == (2, 10)
 
 

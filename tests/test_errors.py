@@ -137,8 +137,10 @@ def test_unknown_op(tmp_path: Path) -> None:
 
 
 def test_unknown_option_on_op(tmp_path: Path) -> None:
-    d = error(edit("        conv1: conv 3x3 -> 16", "        conv1: conv 3x3 -> 16, stridex = 2"),
-              tmp_path)
+    d = error(
+        edit("        conv1: conv 3x3 -> 16", "        conv1: conv 3x3 -> 16, stridex = 2"),
+        tmp_path,
+    )
     check(d, 7, 32, "conv has no option 'stridex'", "groups", "dilation")
 
 
@@ -228,8 +230,9 @@ def test_inexact_integer_division(tmp_path: Path) -> None:
 
 
 def test_exact_division_and_floor_division_are_fine(tmp_path: Path) -> None:
-    g = resnetc.compile_text(edit("    classes 10", "    classes 30 / 3 + 7 // 2"),
-                             filename="t.resnet", base=tmp_path)
+    g = resnetc.compile_text(
+        edit("    classes 10", "    classes 30 / 3 + 7 // 2"), filename="t.resnet", base=tmp_path
+    )
     assert g.graph["net"].classes == 13
 
 
@@ -296,8 +299,9 @@ def test_identity_shortcut_with_channel_change(tmp_path: Path) -> None:
 
 
 def test_identity_shortcut_as_stage_option(tmp_path: Path) -> None:
-    d = error(edit("    s2: 1 x basic(32) /2", "    s2: 1 x basic(32) /2, shortcut = identity"),
-              tmp_path)
+    d = error(
+        edit("    s2: 1 x basic(32) /2", "    s2: 1 x basic(32) /2, shortcut = identity"), tmp_path
+    )
     check(d, 12, 5, "s2.0", "identity")
 
 
@@ -364,21 +368,26 @@ def test_kernel_bigger_than_input(tmp_path: Path) -> None:
 def test_kernel_bigger_than_input_fits_with_same_padding(tmp_path: Path) -> None:
     # Not an error: like torch.nn.Conv2d, a 7x7/2 conv with padding 3 takes a 4x4 input to 2x2.
     text = edit("        conv1: conv 3x3 -> 16", "        conv1: conv 7x7 /2 -> 16")
-    g = resnetc.compile_text(edit("    input 3x32x32", "    input 3x4x4", text),
-                             filename="t.resnet", base=tmp_path)
+    g = resnetc.compile_text(
+        edit("    input 3x32x32", "    input 3x4x4", text), filename="t.resnet", base=tmp_path
+    )
     conv1 = next(d for _, d in g.nodes(data=True) if d.get("path") == "conv1")
     assert conv1["shape"] == (16, 2, 2)
 
 
 def test_groups_not_dividing_channels(tmp_path: Path) -> None:
-    d = error(edit("        conv1: conv 3x3 -> 16", "        conv1: conv 3x3 -> 16, groups = 2"),
-              tmp_path)
+    d = error(
+        edit("        conv1: conv 3x3 -> 16", "        conv1: conv 3x3 -> 16, groups = 2"), tmp_path
+    )
     check(d, 7, 9, "groups=2 must divide", "input channels (3)", "output channels (16)")
 
 
 def test_groups_not_dividing_channels_in_block(tmp_path: Path) -> None:
-    text = edit("    conv1: conv 3x3 /stride -> width, padding = 0",
-                "    conv1: conv 3x3 /stride -> width, groups = 3", SHRINK)
+    text = edit(
+        "    conv1: conv 3x3 /stride -> width, padding = 0",
+        "    conv1: conv 3x3 /stride -> width, groups = 3",
+        SHRINK,
+    )
     d = error(text, tmp_path)
     check(d, 4, 5, "groups=3 must divide", "(16)")
 
@@ -394,8 +403,9 @@ def test_conv_after_flatten(tmp_path: Path) -> None:
 
 
 def test_bn_after_flatten(tmp_path: Path) -> None:
-    d = error(edit("        fc: linear -> classes", "        fc: linear -> classes; bn2: bn"),
-              tmp_path)
+    d = error(
+        edit("        fc: linear -> classes", "        fc: linear -> classes; bn2: bn"), tmp_path
+    )
     check(d, 16, 32, "bn", "flat")
 
 
@@ -435,8 +445,9 @@ def test_parametric_layer_without_name(tmp_path: Path) -> None:
 
 
 def test_parametric_layer_without_name_in_block(tmp_path: Path) -> None:
-    text = edit("    conv1: conv 3x3 /stride -> width, padding = 0",
-                "    conv 3x3 /stride -> width", SHRINK)
+    text = edit(
+        "    conv1: conv 3x3 /stride -> width, padding = 0", "    conv 3x3 /stride -> width", SHRINK
+    )
     d = error(text, tmp_path)
     check(d, 4, 5, "this conv has weights")
 
@@ -610,7 +621,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_use_missing_file(tmp_path: Path) -> None:
     d = error(edit("use blocks", 'use blocks; use "nope.resnet"'), tmp_path)
-    check(d, 1, 13, "`use` cannot find file \"nope.resnet\"")
+    check(d, 1, 13, '`use` cannot find file "nope.resnet"')
 
 
 def test_use_missing_library(tmp_path: Path) -> None:
@@ -648,8 +659,9 @@ block twin(width, stride = 1) {{
 def test_block_redefined_in_two_files(tmp_path: Path) -> None:
     write(tmp_path / "x.resnet", TWIN.format(name="x"))
     write(tmp_path / "y.resnet", TWIN.format(name="y"))
-    root = write(tmp_path / "root.resnet",
-                 edit("use blocks", 'use "x.resnet"; use "y.resnet"; use blocks'))
+    root = write(
+        tmp_path / "root.resnet", edit("use blocks", 'use "x.resnet"; use "y.resnet"; use blocks')
+    )
     with pytest.raises(CompileError) as info:
         resnetc.compile(root)
     [d] = info.value.diagnostics
@@ -693,8 +705,10 @@ def test_render_two_digit_line_and_one_char_span(tmp_path: Path) -> None:
 def test_render_keeps_tabs_under_the_caret(tmp_path: Path) -> None:
     d = error(edit("        bn1: bn", "\tbn1: bn, eps = true"), tmp_path)
     check(d, 8, 17, "eps must be a number")
-    assert d.render().splitlines()[1:] == ["   8 | \tbn1: bn, eps = true",
-                                           "     | \t               ^~~~"]
+    assert d.render().splitlines()[1:] == [
+        "   8 | \tbn1: bn, eps = true",
+        "     | \t               ^~~~",
+    ]
 
 
 def test_compile_error_renders_every_diagnostic_in_order(tmp_path: Path) -> None:

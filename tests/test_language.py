@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import ROOT, SPEC
 
 import resnetc
 from resnetc import nodes
@@ -15,10 +16,11 @@ from resnetc.lower import lower
 from resnetc.parser import parse
 from resnetc.passes import PASSES
 
-from support import ROOT, SPEC
-
-ALL_SPECS = sorted(SPEC.glob("*.resnet")) + sorted(STDLIB.glob("*.resnet")) + sorted(
-    (ROOT / "examples").glob("*.resnet"))
+ALL_SPECS = (
+    sorted(SPEC.glob("*.resnet"))
+    + sorted(STDLIB.glob("*.resnet"))
+    + sorted((ROOT / "examples").glob("*.resnet"))
+)
 
 
 @pytest.mark.parametrize("path", ALL_SPECS, ids=lambda p: p.name)
@@ -84,8 +86,13 @@ def test_expressions() -> None:
 
 
 def test_families_aliases_and_overrides(tmp_path: Path) -> None:
-    (tmp_path / "fam.resnet").write_text(_net("""    stem { conv1: conv 3x3 -> w; bn1: bn; relu }
-    layer1: n x basic(w)""", params="(n = 1, w = 16)"))
+    (tmp_path / "fam.resnet").write_text(
+        _net(
+            """    stem { conv1: conv 3x3 -> w; bn1: bn; relu }
+    layer1: n x basic(w)""",
+            params="(n = 1, w = 16)",
+        )
+    )
     (tmp_path / "alias.resnet").write_text('use "fam.resnet"\nnetwork t2 = t(2)\n')
     g = resnetc.compile(tmp_path / "alias.resnet")
     assert len(g.graph["net"].stages[0].blocks) == 2
@@ -96,16 +103,19 @@ def test_families_aliases_and_overrides(tmp_path: Path) -> None:
 
 
 def test_builtin_stage_names_for_drop_path_schedules() -> None:
-    text = _net("""    stem { conv1: conv 3x3 -> 16; bn1: bn; relu }
+    text = _net(
+        """    stem { conv1: conv 3x3 -> 16; bn1: bn; relu }
     layer1: 2 x dp(16, 0.3 * block_index / (num_blocks - 1))
-    layer2: 2 x dp(32, 0.3 * block_index / (num_blocks - 1)) /2""", extra="""
+    layer2: 2 x dp(32, 0.3 * block_index / (num_blocks - 1)) /2""",
+        extra="""
 block dp(width, rate = 0.0, stride = 1) {
     conv1: conv 3x3 /stride -> width
     bn1: bn
     drop: drop_path rate
     add shortcut
     relu
-}""")
+}""",
+    )
     g = resnetc.compile_text(text, base=SPEC)
     rates = [b.args["rate"] for s in g.graph["net"].stages for b in s.blocks]
     assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
@@ -114,9 +124,15 @@ block dp(width, rate = 0.0, stride = 1) {
 def test_dilation_replaces_stride_like_torchvision() -> None:
     g = resnetc.compile(SPEC / "resnet50.resnet")
     assert g.graph["net"].stages[3].blocks[0].args["stride"] == 2
-    text = (SPEC / "resnet.resnet").read_text().replace(
-        "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2",
-        "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2, dilate")
+    text = (
+        (SPEC / "resnet.resnet")
+        .read_text()
+        .replace(
+            "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2",
+            "layer4: layers[3] x unit(512, groups = groups, base_width = width_per_group) /2"
+            ", dilate",
+        )
+    )
     g = resnetc.compile_text(text, "dilated.resnet", base=SPEC)
     first, second = g.graph["net"].stages[3].blocks[:2]
     assert (first.args["stride"], first.args["dilation"]) == (1, 1)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
+from support import ROOT
 
 import resnetc
-
-from support import ROOT
 
 EXAMPLE = ROOT / "examples" / "wide_basic.resnet"
 
@@ -26,14 +25,14 @@ def test_user_block_compiles_with_its_own_class() -> None:
 
 
 def _quadrant_data(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images whose class (0-3) is the quadrant holding a bright square: learnable in a few steps."""
+    """Images whose class (0-3) is the quadrant holding a bright square: learnt in a few steps."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, size, size, generator=gen) * 0.3
     y = torch.randint(0, 4, (n,), generator=gen)
     h = size // 2
     for i, label in enumerate(y.tolist()):
         r, c = divmod(label, 2)
-        x[i, :, r * h + 2:r * h + h - 2, c * h + 2:c * h + h - 2] += 2.0
+        x[i, :, r * h + 2 : r * h + h - 2, c * h + 2 : c * h + h - 2] += 2.0
     return x, y
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import SPEC, ZOO, torchvision_models
 
 import resnetc
 from resnetc.ir import blocks, net
-
-from support import SPEC, ZOO, torchvision_models
 
 NAMES = sorted(ZOO)
 
@@ -35,7 +34,9 @@ def test_torchvision_weights_load_and_agree(name: str) -> None:
     state = ref.state_dict()
     for key, value in state.items():
         if key.endswith(("running_mean", "running_var", "bn3.weight", "bn2.weight")):
-            value.copy_(torch.rand_like(value) * 0.5 + (0.75 if "var" in key or "weight" in key else -0.25))
+            value.copy_(
+                torch.rand_like(value) * 0.5 + (0.75 if "var" in key or "weight" in key else -0.25)
+            )
     ref.load_state_dict(state)
     model.load_state_dict(state, strict=True)
     x = torch.randn(1, 3, 64, 64)
@@ -47,8 +48,15 @@ def _ir_shapes(g) -> dict[str, tuple[int, ...]]:  # type: ignore[no-untyped-def]
     """Expected output shape per module path: every parametric node, every block, every stage."""
     shapes: dict[str, tuple[int, ...]] = {}
     for _, d in g.nodes(data=True):
-        if d.get("path") and d["kind"] in ("conv", "bn", "linear", "maxpool", "avgpool",
-                                            "global_avgpool", "se"):
+        if d.get("path") and d["kind"] in (
+            "conv",
+            "bn",
+            "linear",
+            "maxpool",
+            "avgpool",
+            "global_avgpool",
+            "se",
+        ):
             shapes[d["path"]] = d["shape"]
     for b in blocks(g):
         shapes[b.path] = g.nodes[b.output]["shape"]
@@ -67,8 +75,10 @@ def test_ir_shapes_match_forward(name: str, size: int) -> None:
     hooks = []
     modules = dict(model.named_modules())
     for path in expected:
+
         def hook(_m, _i, out, path=path):  # type: ignore[no-untyped-def]
             seen[path] = tuple(out.shape[1:])
+
         hooks.append(modules[path].register_forward_hook(hook))
     with torch.no_grad():
         out = model(torch.randn(1, 3, size, size))

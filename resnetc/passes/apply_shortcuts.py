@@ -36,9 +36,13 @@ def apply_shortcuts(g: Graph) -> None:
         same = src_shape == res_shape
         if b.rule == "identity" or (same and b.rule != "projection_all"):
             if not same:
-                _problem(g, b, f"the block changes the shape ({fmt_shape(src_shape)} -> "
-                         f"{fmt_shape(res_shape)}) but the shortcut rule is identity; use "
-                         "projection, zero_pad or avg_down")
+                _problem(
+                    g,
+                    b,
+                    f"the block changes the shape ({fmt_shape(src_shape)} -> "
+                    f"{fmt_shape(res_shape)}) but the shortcut rule is identity; use "
+                    "projection, zero_pad or avg_down",
+                )
                 continue
             g.add_edge(b.input, b.add, port=1)
             b.shortcut = "identity"
@@ -52,8 +56,17 @@ def apply_shortcuts(g: Graph) -> None:
         prev = tap
         for i, (kind, attrs) in enumerate(layers):
             v = max(g.nodes) + 1
-            g.add_node(v, kind=kind, attrs=attrs, span=b.span, scope=(b.stage, b.index),
-                       key=None, group="downsample", index=i, name=None)
+            g.add_node(
+                v,
+                kind=kind,
+                attrs=attrs,
+                span=b.span,
+                scope=(b.stage, b.index),
+                key=None,
+                group="downsample",
+                index=i,
+                name=None,
+            )
             g.add_edge(prev, v, port=0)
             d = g.nodes[v]
             d["in_shape"] = g.nodes[prev]["shape"]
@@ -66,12 +79,19 @@ def apply_shortcuts(g: Graph) -> None:
             prev = v
         else:
             if g.nodes[prev]["shape"] != res_shape:
-                _problem(g, b, f"the residual path gives {fmt_shape(res_shape)} but the {b.rule} "
-                         f"shortcut gives {fmt_shape(g.nodes[prev]['shape'])}")
+                _problem(
+                    g,
+                    b,
+                    f"the residual path gives {fmt_shape(res_shape)} but the {b.rule} "
+                    f"shortcut gives {fmt_shape(g.nodes[prev]['shape'])}",
+                )
                 continue
             g.add_edge(prev, b.add, port=1)
-            b.shortcut = "zero_pad" if b.rule == "zero_pad" else (
-                "avg_down" if b.rule == "avg_down" else "projection")
+            b.shortcut = (
+                "zero_pad"
+                if b.rule == "zero_pad"
+                else ("avg_down" if b.rule == "avg_down" else "projection")
+            )
 
 
 def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ...]) -> int | None:
@@ -83,23 +103,44 @@ def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ..
         stride = max(1, src[1] // res[1]) if res[1] else 1
     for size, out in ((src[1], res[1]), (src[2], res[2])):
         if (size - 1) // stride + 1 != out:
-            _problem(g, b, f"spatial mismatch: the residual path gives {fmt_shape(res)} from "
-                     f"{fmt_shape(src)}, which no stride-{stride} shortcut can match")
+            _problem(
+                g,
+                b,
+                f"spatial mismatch: the residual path gives {fmt_shape(res)} from "
+                f"{fmt_shape(src)}, which no stride-{stride} shortcut can match",
+            )
             return None
     return stride
 
 
-def _shortcut_layers(rule: str, stride: int, cin: int, cout: int) -> list[tuple[str, dict[str, Any]]]:
-    conv = {"kernel": (1, 1), "stride": stride, "out": cout, "groups": 1, "dilation": 1,
-            "padding": (0, 0), "bias": False}
+def _shortcut_layers(
+    rule: str, stride: int, cin: int, cout: int
+) -> list[tuple[str, dict[str, Any]]]:
+    conv = {
+        "kernel": (1, 1),
+        "stride": stride,
+        "out": cout,
+        "groups": 1,
+        "dilation": 1,
+        "padding": (0, 0),
+        "bias": False,
+    }
     bn = {name: default for name, (_, default) in OPS["bn"].options.items()}
     if rule == "zero_pad":
         return [("zero_pad", {"stride": stride, "out": cout})]
     if rule == "avg_down":
         pool: tuple[str, dict[str, Any]] = ("identity", {})
         if stride > 1:
-            pool = ("avgpool", {"kernel": (stride, stride), "stride": stride, "padding": (0, 0),
-                                "ceil_mode": True, "count_include_pad": False})
+            pool = (
+                "avgpool",
+                {
+                    "kernel": (stride, stride),
+                    "stride": stride,
+                    "padding": (0, 0),
+                    "ceil_mode": True,
+                    "count_include_pad": False,
+                },
+            )
         return [pool, ("conv", {**conv, "stride": 1}), ("bn", bn)]
     return [("conv", conv), ("bn", bn)]
 

@@ -1,4 +1,4 @@
-"""Naming: every module-backed node gets ``path``, its dotted module path (its state_dict prefix)."""
+"""Naming: every module-backed node gets ``path``, its dotted module path (state_dict prefix)."""
 
 from __future__ import annotations
 
@@ -19,4 +19,6 @@ def assign_names(g: Graph) -> None:
             d["path"] = f"{b.path}.{local[d['key']]}" if d["kind"] != "add" else None
         for i, v in enumerate(b.shortcut_nodes):
             d = g.nodes[v]
-            d["path"] = f"{b.path}.downsample" if d["kind"] == "zero_pad" else f"{b.path}.downsample.{i}"
+            d["path"] = (
+                f"{b.path}.downsample" if d["kind"] == "zero_pad" else f"{b.path}.downsample.{i}"
+            )

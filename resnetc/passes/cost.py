@@ -24,12 +24,13 @@ def cost(g: Graph) -> None:
 def totals(g: Graph) -> dict[str, dict[str, int]]:
     """Parameters and MACs per scope: ``stem``, each stage, each block (``layer1.0``), ``head``."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"params": 0, "macs": 0})
-    stage_of = {}
+    stage_of: dict[int, tuple[str, ...]] = {}
     for b in blocks(g):
         for v in b.nodes + b.shortcut_nodes:
             stage_of[v] = (b.stage, b.path)
     info = net(g)
     for v, d in g.nodes(data=True):
+        keys: tuple[str, ...]
         if v in stage_of:
             keys = stage_of[v]
         elif v in info.stem:

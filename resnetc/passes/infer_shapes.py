@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import Diagnostic
 from ..ir import Graph, main_input, ordered
-from ..ops import ShapeError, Shape, fmt_shape, out_shape
+from ..ops import Shape, ShapeError, fmt_shape, out_shape
 
 
 def infer_shapes(g: Graph) -> None:

@@ -15,7 +15,10 @@ def validate(g: Graph) -> None:
             continue
         shapes = {port: g.nodes[u].get("shape") for u, _, port in g.in_edges(v, data="port")}
         if 1 in shapes and shapes[1] is not None and shapes[0] != shapes[1]:
-            problems.append(Diagnostic(f"cannot add {fmt_shape(shapes[0])} and "
-                                       f"{fmt_shape(shapes[1])}", d["span"]))
+            problems.append(
+                Diagnostic(
+                    f"cannot add {fmt_shape(shapes[0])} and {fmt_shape(shapes[1])}", d["span"]
+                )
+            )
     if problems:
         raise CompileError(problems)

@@ -14,7 +14,7 @@ __all__ = ["create_model", "CifarResnet", "Basic"]
 
 
 class ZeroPadShortcut(nn.Module):
-    """Option A shortcut (He et al. 2015): subsample by the stride, append zero channels; no weights."""
+    """Option A shortcut (He et al. 2015): subsample, append zero channels; no weights."""
 
     def __init__(self, stride: int, extra_channels: int) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class Basic(nn.Module):
         return out
 
     def zero_init_last(self) -> None:
-        """Zero the last normalisation of the residual path: the block starts as its shortcut."""
+        """Zero the residual path's last norm: the block starts as its shortcut."""
         nn.init.zeros_(self.bn2.weight)
 
 

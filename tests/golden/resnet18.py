@@ -48,7 +48,7 @@ class Basic(nn.Module):
         return out
 
     def zero_init_last(self) -> None:
-        """Zero the last normalisation of the residual path: the block starts as its shortcut."""
+        """Zero the residual path's last norm: the block starts as its shortcut."""
         nn.init.zeros_(self.bn2.weight)
 
 

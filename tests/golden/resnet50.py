@@ -54,7 +54,7 @@ class Bottleneck(nn.Module):
         return out
 
     def zero_init_last(self) -> None:
-        """Zero the last normalisation of the residual path: the block starts as its shortcut."""
+        """Zero the residual path's last norm: the block starts as its shortcut."""
         nn.init.zeros_(self.bn3.weight)
 
 
