@@ -21,6 +21,11 @@ class Writer:
     def line(self, text: str = "") -> None:
         self.lines.append(("    " * self.level + text) if text else "")
 
+    def code(self, text: str) -> None:
+        """A line of code, split one argument per line when it would pass ``WIDTH`` columns."""
+        for piece in wrap(text, "    " * self.level):
+            self.lines.append(piece)
+
     @contextmanager
     def indent(self) -> Iterator[None]:
         self.level += 1
@@ -31,6 +36,44 @@ class Writer:
 
     def getvalue(self) -> str:
         return "\n".join(self.lines).rstrip("\n") + "\n"
+
+
+WIDTH = 100
+
+
+def _split_args(inner: str) -> list[str]:
+    args, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(inner[start:i].strip())
+            start = i + 1
+    if inner[start:].strip():
+        args.append(inner[start:].strip())
+    return args
+
+
+def wrap(text: str, indent: str) -> list[str]:
+    """``text`` (one call or signature) at ``indent``, wrapped black-style if it is too long."""
+    if len(indent) + len(text) <= WIDTH or "(" not in text:
+        return [indent + text]
+    open_at = text.index("(")
+    depth = 0
+    for close_at in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[close_at], 0)
+        if depth == 0:
+            break
+    head, inner, tail = text[: open_at + 1], text[open_at + 1 : close_at], text[close_at:]
+    if not inner.strip():
+        return [indent + text]
+    lines = [indent + head]
+    for arg in _split_args(inner):
+        lines.extend(wrap(arg + ",", indent + "    "))
+    lines.append(indent + tail)
+    return lines
 
 
 class Namespace:

@@ -244,7 +244,7 @@ class _BlockEmitter:
         return ", ".join(parts)
 
     def _init(self, w: Writer) -> None:
-        w.line(f"def __init__({self._signature()}) -> None:")
+        w.code(f"def __init__({self._signature()}) -> None:")
         preserved = self._preserved_positions()
         with w.indent():
             w.line("super().__init__()")
@@ -261,7 +261,7 @@ class _BlockEmitter:
                     if name in preserved and stmt.op.name in _INPLACE:
                         ctor = ctor.replace("inplace=True", "inplace=False")
                     if name not in made:
-                        w.line(f"self.{name} = {ctor}")
+                        w.code(f"self.{name} = {ctor}")
                         made.add(name)
                 elif isinstance(stmt, n.Group):
                     parts = []
@@ -272,7 +272,7 @@ class _BlockEmitter:
                     w.line(f"self.{stmt.name.name} = nn.Sequential(")
                     with w.indent():
                         for part in parts:
-                            w.line(part + ",")
+                            w.code(part + ",")
                     w.line(")")
             if self.has_add and not self.plain_only:
                 w.line("self.downsample = downsample")
@@ -485,6 +485,8 @@ def emit_torch(g: Graph) -> str:
     w.line()
     w.line()
     _emit_create_model(w, g, net_class)
+    if not any("torch." in line for line in w.lines if not line.startswith(("import", "from"))):
+        w.lines.remove("import torch")  # keep the file lint-clean: no unused import
     return w.getvalue()
 
 
@@ -504,7 +506,7 @@ def _emit_network(
         w.line('"""')
         w.line()
         default_classes = literal(classes) if classes is not None else "None"
-        w.line(
+        w.code(
             f"def __init__(self, num_classes: int = {default_classes}, "
             f"in_chans: int = {literal(info.input[0])}, "
             f"zero_init_residual: bool = {literal(info.zero_init)}) -> None:"
@@ -526,10 +528,10 @@ def _emit_network(
                         while j < len(calls) and calls[j] == calls[i]:
                             j += 1
                         if j - i >= 3:
-                            w.line(f"*[{calls[i]} for _ in range({j - i})],")
+                            w.code(f"*[{calls[i]} for _ in range({j - i})],")
                         else:
                             for c in calls[i:j]:
-                                w.line(c + ",")
+                                w.code(c + ",")
                         i = j
                 w.line(")")
             head_calls, ch = _emit_section(w, g, info.head, ch)
@@ -573,13 +575,13 @@ def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[
         name = d["path"]
         if name not in made:
             made.add(name)
-            w.line(f"self.{name} = {ctor}")
+            w.code(f"self.{name} = {ctor}")
         calls.append(name)
     for name, ctors in groups.items():
         w.line(f"self.{name} = nn.Sequential(")
         with w.indent():
             for c in ctors:
-                w.line(c + ",")
+                w.code(c + ",")
         w.line(")")
     return calls, ch
 
@@ -637,13 +639,13 @@ def _downsample(g: Graph, b: BlockInstance) -> str:
 def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
     info = net(g)
     classes = literal(info.classes) if info.classes is not None else "None"
-    w.line(
+    w.code(
         f"def create_model(num_classes: int = {classes}, in_chans: int = {literal(info.input[0])}, "
         f"zero_init_residual: bool = {literal(info.zero_init)}) -> {cls}:"
     )
     with w.indent():
         w.line(f'"""Build ``{info.name}`` with freshly initialised weights."""')
-        w.line(
+        w.code(
             f"return {cls}(num_classes=num_classes, in_chans=in_chans, "
             "zero_init_residual=zero_init_residual)"
         )

@@ -60,7 +60,6 @@ def test_generated_source_imports_only_torch(tmp_path) -> None:  # type: ignore[
     assert imports == [
         "from __future__ import annotations",
         "from typing import Optional",
-        "import torch",
         "from torch import Tensor, nn",
     ]
     # The file stands alone: a fresh interpreter without resnetc on the path can use it.
@@ -128,3 +127,20 @@ def test_kaiming_init_like_torchvision() -> None:
     expected = (2.0 / (256 * 9)) ** 0.5
     assert abs(float(w.std()) - expected) / expected < 0.05
     assert float(model.bn1.weight.min()) == 1.0 and float(model.bn1.bias.abs().max()) == 0.0
+
+
+def test_generated_source_is_lint_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Readable output: every zoo network passes ruff's pycodestyle, pyflakes and bugbear rules."""
+    import shutil
+
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is a test dependency (pip install -e '.[test]')"
+    for spec in sorted(SPEC.glob("*.resnet")):
+        (tmp_path / f"{spec.stem}.py").write_text(resnetc.emit(spec))
+    proc = subprocess.run(
+        [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W,B", "--line-length", "100",
+         str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout

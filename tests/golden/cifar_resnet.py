@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -42,12 +41,37 @@ class Basic(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, groups: int = 1, base_width: int = 64, stride: int = 1, dilation: int = 1, downsample: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        groups: int = 1,
+        base_width: int = 64,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: Optional[nn.Module] = None,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            width,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width * self.expansion, kernel_size=3, stride=1, padding=dilation, dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(
+            width,
+            width * self.expansion,
+            kernel_size=3,
+            stride=1,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        )
         self.bn2 = nn.BatchNorm2d(width * self.expansion)
         self.downsample = downsample
 
@@ -76,7 +100,12 @@ class CifarResnet(nn.Module):
         zero_init_residual: start every residual block as its shortcut.
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, zero_init_residual: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        zero_init_residual: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_chans, 16, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -131,6 +160,14 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
                 zero_init_last()
 
 
-def create_model(num_classes: int = 10, in_chans: int = 3, zero_init_residual: bool = False) -> CifarResnet:
+def create_model(
+    num_classes: int = 10,
+    in_chans: int = 3,
+    zero_init_residual: bool = False,
+) -> CifarResnet:
     """Build ``cifar_resnet`` with freshly initialised weights."""
-    return CifarResnet(num_classes=num_classes, in_chans=in_chans, zero_init_residual=zero_init_residual)
+    return CifarResnet(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        zero_init_residual=zero_init_residual,
+    )

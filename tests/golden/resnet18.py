@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["create_model", "Resnet18", "Basic"]
@@ -27,12 +26,37 @@ class Basic(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, groups: int = 1, base_width: int = 64, stride: int = 1, dilation: int = 1, downsample: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        groups: int = 1,
+        base_width: int = 64,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: Optional[nn.Module] = None,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            width,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width * self.expansion, kernel_size=3, stride=1, padding=dilation, dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(
+            width,
+            width * self.expansion,
+            kernel_size=3,
+            stride=1,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        )
         self.bn2 = nn.BatchNorm2d(width * self.expansion)
         self.downsample = downsample
 
@@ -61,7 +85,12 @@ class Resnet18(nn.Module):
         zero_init_residual: start every residual block as its shortcut.
     """
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        zero_init_residual: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -72,15 +101,39 @@ class Resnet18(nn.Module):
             Basic(64, 64),
         )
         self.layer2 = nn.Sequential(
-            Basic(64, 128, stride=2, downsample=nn.Sequential(nn.Conv2d(64, 128, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(128))),
+            Basic(
+                64,
+                128,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(64, 128, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(128),
+                ),
+            ),
             Basic(128, 128),
         )
         self.layer3 = nn.Sequential(
-            Basic(128, 256, stride=2, downsample=nn.Sequential(nn.Conv2d(128, 256, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(256))),
+            Basic(
+                128,
+                256,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(128, 256, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(256),
+                ),
+            ),
             Basic(256, 256),
         )
         self.layer4 = nn.Sequential(
-            Basic(256, 512, stride=2, downsample=nn.Sequential(nn.Conv2d(256, 512, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(512))),
+            Basic(
+                256,
+                512,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(256, 512, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(512),
+                ),
+            ),
             Basic(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -122,6 +175,14 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
                 zero_init_last()
 
 
-def create_model(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> Resnet18:
+def create_model(
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    zero_init_residual: bool = False,
+) -> Resnet18:
     """Build ``resnet18`` with freshly initialised weights."""
-    return Resnet18(num_classes=num_classes, in_chans=in_chans, zero_init_residual=zero_init_residual)
+    return Resnet18(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        zero_init_residual=zero_init_residual,
+    )

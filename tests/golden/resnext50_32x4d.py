@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["create_model", "Resnext50_32x4d", "Bottleneck"]
@@ -27,15 +26,40 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, groups: int = 1, base_width: int = 64, stride: int = 1, dilation: int = 1, downsample: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        groups: int = 1,
+        base_width: int = 64,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: Optional[nn.Module] = None,
+    ) -> None:
         super().__init__()
         mid = width * base_width // 64 * groups
         self.conv1 = nn.Conv2d(in_channels, mid, kernel_size=1, stride=1, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(mid, mid, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(
+            mid,
+            mid,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            groups=groups,
+            bias=False,
+        )
         self.bn2 = nn.BatchNorm2d(mid)
-        self.conv3 = nn.Conv2d(mid, width * self.expansion, kernel_size=1, stride=1, padding=0, bias=False)
+        self.conv3 = nn.Conv2d(
+            mid,
+            width * self.expansion,
+            kernel_size=1,
+            stride=1,
+            padding=0,
+            bias=False,
+        )
         self.bn3 = nn.BatchNorm2d(width * self.expansion)
         self.downsample = downsample
 
@@ -67,27 +91,71 @@ class Resnext50_32x4d(nn.Module):
         zero_init_residual: start every residual block as its shortcut.
     """
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        zero_init_residual: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64, groups=32, base_width=4, downsample=nn.Sequential(nn.Conv2d(64, 256, kernel_size=1, stride=1, padding=0, bias=False), nn.BatchNorm2d(256))),
+            Bottleneck(
+                64,
+                64,
+                groups=32,
+                base_width=4,
+                downsample=nn.Sequential(
+                    nn.Conv2d(64, 256, kernel_size=1, stride=1, padding=0, bias=False),
+                    nn.BatchNorm2d(256),
+                ),
+            ),
             Bottleneck(256, 64, groups=32, base_width=4),
             Bottleneck(256, 64, groups=32, base_width=4),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, groups=32, base_width=4, stride=2, downsample=nn.Sequential(nn.Conv2d(256, 512, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(512))),
+            Bottleneck(
+                256,
+                128,
+                groups=32,
+                base_width=4,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(256, 512, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(512),
+                ),
+            ),
             *[Bottleneck(512, 128, groups=32, base_width=4) for _ in range(3)],
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, groups=32, base_width=4, stride=2, downsample=nn.Sequential(nn.Conv2d(512, 1024, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(1024))),
+            Bottleneck(
+                512,
+                256,
+                groups=32,
+                base_width=4,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(512, 1024, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(1024),
+                ),
+            ),
             *[Bottleneck(1024, 256, groups=32, base_width=4) for _ in range(5)],
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, groups=32, base_width=4, stride=2, downsample=nn.Sequential(nn.Conv2d(1024, 2048, kernel_size=1, stride=2, padding=0, bias=False), nn.BatchNorm2d(2048))),
+            Bottleneck(
+                1024,
+                512,
+                groups=32,
+                base_width=4,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(1024, 2048, kernel_size=1, stride=2, padding=0, bias=False),
+                    nn.BatchNorm2d(2048),
+                ),
+            ),
             Bottleneck(2048, 512, groups=32, base_width=4),
             Bottleneck(2048, 512, groups=32, base_width=4),
         )
@@ -130,6 +198,14 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
                 zero_init_last()
 
 
-def create_model(num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False) -> Resnext50_32x4d:
+def create_model(
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    zero_init_residual: bool = False,
+) -> Resnext50_32x4d:
     """Build ``resnext50_32x4d`` with freshly initialised weights."""
-    return Resnext50_32x4d(num_classes=num_classes, in_chans=in_chans, zero_init_residual=zero_init_residual)
+    return Resnext50_32x4d(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        zero_init_residual=zero_init_residual,
+    )
