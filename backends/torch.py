@@ -340,7 +340,7 @@ class _BlockEmitter:
         w.line()
         w.line("def zero_init_last(self) -> None:")
         with w.indent():
-            w.line('"""Zero the residual path\'s last norm: the block starts as its shortcut."""')
+            w.line('"""Zero the last weight layer of the residual path (identity start)."""')
             w.line(f"nn.init.zeros_({target}.weight)")
 
 
@@ -551,8 +551,7 @@ def _emit_network(
 def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[str], str]:
     """Emit the modules of a stem or head; return the forward calls and the channel expression."""
     calls: list[str] = []
-    made: set[str] = set()
-    groups: dict[str, list[str]] = {}
+    modules: dict[str, str | list[str]] = {}  # in first-use order: one ctor, or a group's ctors
     first_use = True
     for v in nodes:
         d = g.nodes[v]
@@ -565,22 +564,26 @@ def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[
         first_use = False
         if "out" in attrs and d["kind"] != "se":
             ch = attrs["out"]
-        if d["group"] is not None:
-            name = d["group"]
-            if name not in groups:
-                groups[name] = []
-                calls.append(name)
-            groups[name].append(ctor)
+        name = d["group"] if d["group"] is not None else d["path"]
+        if name not in modules:
+            modules[name] = [] if d["group"] is not None else ctor
+        elif d["group"] is None:
+            calls.append(name)  # a shared parameter-free module, used again
             continue
-        name = d["path"]
-        if name not in made:
-            made.add(name)
-            w.code(f"self.{name} = {ctor}")
-        calls.append(name)
-    for name, ctors in groups.items():
+        entry = modules[name]
+        if isinstance(entry, list):
+            if not entry:
+                calls.append(name)
+            entry.append(ctor)
+        else:
+            calls.append(name)
+    for name, entry in modules.items():
+        if isinstance(entry, str):
+            w.code(f"self.{name} = {entry}")
+            continue
         w.line(f"self.{name} = nn.Sequential(")
         with w.indent():
-            for c in ctors:
+            for c in entry:
                 w.code(c + ",")
         w.line(")")
     return calls, ch

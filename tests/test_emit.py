@@ -138,8 +138,17 @@ def test_generated_source_is_lint_clean(tmp_path) -> None:  # type: ignore[no-un
     for spec in sorted(SPEC.glob("*.resnet")):
         (tmp_path / f"{spec.stem}.py").write_text(resnetc.emit(spec))
     proc = subprocess.run(
-        [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W,B", "--line-length", "100",
-         str(tmp_path)],
+        [
+            ruff,
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "E,F,W,B",
+            "--line-length",
+            "100",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

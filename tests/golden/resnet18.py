@@ -72,7 +72,7 @@ class Basic(nn.Module):
         return out
 
     def zero_init_last(self) -> None:
-        """Zero the residual path's last norm: the block starts as its shortcut."""
+        """Zero the last weight layer of the residual path (identity start)."""
         nn.init.zeros_(self.bn2.weight)
 
 

@@ -78,7 +78,7 @@ class Bottleneck(nn.Module):
         return out
 
     def zero_init_last(self) -> None:
-        """Zero the residual path's last norm: the block starts as its shortcut."""
+        """Zero the last weight layer of the residual path (identity start)."""
         nn.init.zeros_(self.bn3.weight)
 
 
