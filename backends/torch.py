@@ -506,8 +506,9 @@ def _emit_network(
         w.line('"""')
         w.line()
         default_classes = literal(classes) if classes is not None else "None"
+        classes_type = "int" if classes is not None else "Optional[int]"
         w.code(
-            f"def __init__(self, num_classes: int = {default_classes}, "
+            f"def __init__(self, num_classes: {classes_type} = {default_classes}, "
             f"in_chans: int = {literal(info.input[0])}, "
             f"zero_init_residual: bool = {literal(info.zero_init)}) -> None:"
         )
@@ -521,7 +522,9 @@ def _emit_network(
                     calls = []
                     for b in stage.blocks:
                         calls.append(_block_call(g, b, block_classes[b.block], ch))
-                        ch = literal(g.nodes[b.output]["shape"][0])
+                        out = g.nodes[b.output]["shape"][0]
+                        if out != g.nodes[b.input]["shape"][0]:
+                            ch = literal(out)  # else the width is still `in_chans` (or as it was)
                     i = 0
                     while i < len(calls):
                         j = i
@@ -619,21 +622,22 @@ def _block_call(g: Graph, b: BlockInstance, cls: str, ch: str) -> str:
         elif value != _const(p.default) or type(value) is not type(_const(p.default)):
             args.append(f"{pyname}={literal(value)}")
     if b.shortcut_nodes:
-        args.append(f"downsample={_downsample(g, b)}")
+        args.append(f"downsample={_downsample(g, b, ch)}")
     if b.shortcut == "none" and any(x.shortcut != "none" for x in blocks(g) if x.block == b.block):
         args.append("residual=False")
     return f"{cls}({', '.join(args)})"
 
 
-def _downsample(g: Graph, b: BlockInstance) -> str:
+def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
+    """The shortcut module; ``ch`` is the block's input width as the network writes it."""
     parts = []
+    first = g.nodes[b.shortcut_nodes[0]]["in_shape"][0]
+    cin = ch if first == g.nodes[b.input]["shape"][0] else literal(first)
     for v in b.shortcut_nodes:
         d = g.nodes[v]
-        parts.append(
-            module_ctor(
-                d["kind"], literal(d["in_shape"][0]), _concrete_attrs(d["kind"], d["attrs"])
-            )
-        )
+        parts.append(module_ctor(d["kind"], cin, _concrete_attrs(d["kind"], d["attrs"])))
+        if "out" in d["attrs"]:
+            cin = literal(d["attrs"]["out"])
     if len(parts) == 1 and g.nodes[b.shortcut_nodes[0]]["kind"] == "zero_pad":
         return parts[0]
     return "nn.Sequential(" + ", ".join(parts) + ")"
@@ -643,7 +647,8 @@ def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
     info = net(g)
     classes = literal(info.classes) if info.classes is not None else "None"
     w.code(
-        f"def create_model(num_classes: int = {classes}, in_chans: int = {literal(info.input[0])}, "
+        f"def create_model(num_classes: {'int' if info.classes is not None else 'Optional[int]'}"
+        f" = {classes}, in_chans: int = {literal(info.input[0])}, "
         f"zero_init_residual: bool = {literal(info.zero_init)}) -> {cls}:"
     )
     with w.indent():

@@ -158,6 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug in resnetc, not in the spec: say so, briefly
+        if os.environ.get("RESNETC_TRACEBACK"):
+            raise
+        print(
+            f"resnetc: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in resnetc; please report it with the spec that caused it "
+            "(RESNETC_TRACEBACK=1 shows the traceback).",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":

@@ -49,6 +49,16 @@ def lower(
     return _Lowering(program).run(select_network(program, network), dict(overrides or {}))
 
 
+def _constant_expansion(expr: n.Expr) -> int:
+    try:
+        return Evaluator({}).integer(expr, "the expansion", 1)
+    except CompileError:
+        raise CompileError.at(
+            expr.span,
+            "the expansion must be a constant int (it becomes the class attribute `expansion`)",
+        ) from None
+
+
 def _check_assert(stmt: n.Assert, ev: Evaluator) -> None:
     if not ev.boolean(stmt.cond):
         from .formatter import format_expr
@@ -180,12 +190,14 @@ class _Lowering:
             elif isinstance(stmt, n.Stage):
                 if "head" in sections:
                     raise CompileError.at(stmt.name.span, "stages must come before the head")
-                pending.append(self._stage(stmt, ev, settings["shortcut"], env))
+                pending.append(self._stage(stmt, ev, env))
         if "input" not in settings:
             raise CompileError.at(
                 definition.name.span,
                 f"network '{definition.name.name}' has no `input` (e.g. `input 3x224x224`)",
             )
+        for p in pending:  # the network's rule holds wherever it is written
+            p.rule = p.rule or settings["shortcut"]
         if not pending:
             raise CompileError.at(
                 definition.name.span, f"network '{definition.name.name}' has no stages"
@@ -363,9 +375,7 @@ class _Lowering:
         if problems:
             raise CompileError(problems)
 
-    def _stage(
-        self, stmt: n.Stage, ev: Evaluator, rule: str, env: dict[str, Value]
-    ) -> _PendingStage:
+    def _stage(self, stmt: n.Stage, ev: Evaluator, env: dict[str, Value]) -> _PendingStage:
         count = ev.integer(stmt.count, "the number of blocks", minimum=1)
         if stmt.block.name not in env and stmt.block.name not in self.program.blocks:
             known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
@@ -381,6 +391,7 @@ class _Lowering:
         block = self.program.blocks[ref.name]
         stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
         dilate = False
+        rule = ""  # the network's rule, unless the stage names its own
         for opt in stmt.options:
             key = opt.key.name
             if key == "shortcut":
@@ -499,11 +510,7 @@ class _Lowering:
     def _block(self, block: n.BlockDef, inst: BlockInstance) -> int:
         env: dict[str, Value] = dict(inst.args)
         # The expansion is a class attribute of the emitted block, so it must be a constant.
-        env["expansion"] = (
-            1
-            if block.expansion is None
-            else Evaluator({}).integer(block.expansion, "expansion (a constant)", 1)
-        )
+        env["expansion"] = 1 if block.expansion is None else _constant_expansion(block.expansion)
         scope = (inst.stage, inst.index)
         current, inst.nodes = self._body(
             block.body, Evaluator(env, self._resolve), inst.input, scope, 0, inst

@@ -133,10 +133,20 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
         else:
             what = f"unexpected {tok.value!r}"
             width = max(1, len(str(tok.value)))
-        expected = {t for t in exc.expected if not t.startswith("__")}
+        expected = set(exc.expected)
         start = tok.start_pos
         before = text[:start].rstrip() if isinstance(start, int) else ""
-        if before.endswith("->"):
+        reserved = sorted(
+            t.pattern.value
+            for t in parser.terminals
+            if t.pattern.type == "str" and t.pattern.value.isidentifier()
+        )
+        if tok.value in reserved:
+            message = (
+                f"unexpected '{tok.value}': it is a reserved word ({', '.join(reserved)}) "
+                "and cannot be used as a name here"
+            )
+        elif before.endswith("->"):
             message = f"{what}; expected the output width (an expression) after `->`"
         else:
             message = f"{what}; expected {_describe_expected(expected, parser)}"

@@ -282,3 +282,16 @@ def test_check_and_build_do_not_import_torch(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "no torch" in proc.stdout
     assert (tmp_path / "out.py").is_file()
+
+
+def test_internal_error_is_reported_without_traceback(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import resnetc.cli as cli
+
+    def boom(args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(cli, "_compile", boom)
+    monkeypatch.delenv("RESNETC_TRACEBACK", raising=False)
+    assert cli.main(["check", str(ROOT / "spec" / "resnet18.resnet")]) == 70
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: simulated bug" in err and "Traceback" not in err

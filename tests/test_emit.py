@@ -153,3 +153,11 @@ def test_generated_source_is_lint_clean(tmp_path) -> None:  # type: ignore[no-un
         text=True,
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_in_chans_reaches_a_first_block_without_a_stem() -> None:
+    text = "use blocks\nnetwork a {\n    input 3x32x32\n    s: 3 x basic(8 * (index + 1))\n}\n"
+    g = resnetc.compile_text(text, "nostem.resnet", base=SPEC)
+    model = resnetc.load(g, in_chans=1)
+    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 24, 32, 32)
+    assert "num_classes: Optional[int] = None" in resnetc.emit(g)  # no `classes`: no classifier

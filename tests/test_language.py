@@ -139,3 +139,32 @@ def test_dilation_replaces_stride_like_torchvision() -> None:
     assert (second.args["stride"], second.args["dilation"]) == (1, 2)
     assert first.shortcut == "projection"
     assert g.nodes[g.graph["net"].stages[3].blocks[-1].output]["shape"] == (2048, 14, 14)
+
+
+def test_network_shortcut_rule_holds_wherever_it_is_written() -> None:
+    text = _net(
+        """    stem { conv1: conv 3x3 -> 16; bn1: bn; relu }
+    layer1: 1 x basic(32) /2
+    shortcut zero_pad"""
+    )
+    g = resnetc.compile_text(text, base=SPEC)
+    assert g.graph["net"].stages[0].blocks[0].shortcut == "zero_pad"
+
+
+def test_reserved_word_as_a_name_says_so() -> None:
+    with pytest.raises(resnetc.CompileError) as info:
+        resnetc.compile_text(_net("    x = 7"), "r.resnet", base=SPEC)
+    (d,) = info.value.diagnostics
+    assert (d.span.line, d.span.column) == (6, 5)  # _net's body starts on line 6
+    assert "'x': it is a reserved word" in d.message
+
+
+def test_expansion_must_be_a_constant() -> None:
+    text = _net(
+        "    layer1: 1 x b(8)", extra="block b(width, k = 2) expansion k { c: conv 1x1 -> 8 }"
+    )
+    with pytest.raises(resnetc.CompileError) as info:
+        resnetc.compile_text(text, "e.resnet", base=SPEC)
+    (d,) = info.value.diagnostics
+    assert (d.span.line, d.span.column) == (2, 33)
+    assert "the expansion must be a constant int" in d.message
