@@ -15,10 +15,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
-
 if TYPE_CHECKING:
+    from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
     from .ir import Graph
+
+_ERRORS = ("CompileError", "Diagnostic", "ResnetcError", "Span", "UsageError")
+
+
+def __getattr__(name: str) -> Any:
+    # The error classes load on first use, so `import resnetc` (and the CLI's start-up) stays
+    # light until something is compiled.
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'resnetc' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 __all__ = [
@@ -40,6 +51,7 @@ Overrides = Mapping[str, "str | int | float | bool"]
 
 def _override_exprs(overrides: Overrides | None) -> dict[str, Any]:
     from . import nodes as n
+    from .errors import Span, UsageError
     from .parser import parse_expr
 
     exprs: dict[str, Any] = {}
@@ -73,6 +85,7 @@ def compile(
     ``overrides`` bind the network's parameters like ``--set`` (``{"depth": 101}``); strings are
     parsed as expressions of the language. ``check`` lints the IR after every pass.
     """
+    from .errors import UsageError
     from .loader import load as load_program
 
     path = Path(spec)
@@ -120,6 +133,8 @@ def available_backends() -> dict[str, Callable[[Graph], str]]:
 
 def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) -> str:
     """The source a backend emits for a spec file (or an already compiled graph)."""
+    from .errors import UsageError
+
     available = available_backends()
     if backend not in available:
         raise UsageError(f"unknown backend '{backend}'; available: {', '.join(sorted(available))}")

@@ -279,6 +279,7 @@ class _Lowering:
             current, info.head = self._body(
                 head.body, ev, current, ("head",), len(stem.body) if stem else 0
             )
+        self.g.graph["next_id"] = self.next_id  # passes that insert nodes continue from here
         return self.g
 
     def _setting(

@@ -55,7 +55,8 @@ def apply_shortcuts(g: Graph) -> None:
         layers = _shortcut_layers(b.rule, stride, tap_shape[0], res_shape[0])
         prev = tap
         for i, (kind, attrs) in enumerate(layers):
-            v = max(g.nodes) + 1
+            v = g.graph["next_id"]
+            g.graph["next_id"] += 1
             g.add_node(
                 v,
                 kind=kind,
