@@ -31,6 +31,7 @@ def __getattr__(name: str) -> Any:
         return getattr(errors, name)
     raise AttributeError(f"module 'resnetc' has no attribute {name!r}")
 
+
 __version__ = "0.1.0"
 __all__ = [
     "compile",
