@@ -16,7 +16,7 @@ from . import nodes as n
 from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, is_number, show, type_name
 from .ir import BlockInstance, Graph, NetworkInfo, StageInfo
-from .layout import layout
+from .layout import RESERVED, layout
 from .loader import Program
 from .ops import OPS, default_padding
 
@@ -354,8 +354,6 @@ class _Lowering:
     def _check_stage_names(self, names: list[n.Ident]) -> None:
         seen: dict[str, n.Ident] = {}
         problems = []
-        from .layout import RESERVED
-
         for ident in names:
             if ident.name in seen:
                 problems.append(

@@ -126,7 +126,8 @@ def test_kaiming_init_like_torchvision() -> None:
     w = model.layer3[0].conv1.weight  # fan_out = 256 * 3 * 3
     expected = (2.0 / (256 * 9)) ** 0.5
     assert abs(float(w.detach().std()) - expected) / expected < 0.05
-    assert float(model.bn1.weight.min()) == 1.0 and float(model.bn1.bias.abs().max()) == 0.0
+    assert float(model.bn1.weight.detach().min()) == 1.0
+    assert float(model.bn1.bias.detach().abs().max()) == 0.0
 
 
 def test_generated_source_is_lint_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
