@@ -32,9 +32,9 @@ def test_golden_source(name: str, update_golden: bool) -> None:
 _EMIT = "import resnetc, sys; sys.stdout.write(resnetc.emit(sys.argv[1]))"
 
 
-def test_deterministic_across_hash_seeds() -> None:
+def test_deterministic_across_hash_seeds_and_working_directories(tmp_path) -> None:  # type: ignore[no-untyped-def]
     outputs = set()
-    for seed in ("0", "1", "12345", "random"):
+    for seed, cwd in (("0", ROOT), ("1", tmp_path), ("12345", ROOT), ("random", tmp_path)):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         proc = subprocess.run(
             [sys.executable, "-c", _EMIT, str(SPEC / "resnext101_64x4d.resnet")],
@@ -42,7 +42,7 @@ def test_deterministic_across_hash_seeds() -> None:
             text=True,
             env=env,
             check=True,
-            cwd=ROOT,
+            cwd=cwd,
         )
         outputs.add(proc.stdout)
     assert len(outputs) == 1
