@@ -87,12 +87,13 @@ def default_padding(kernel: int, dilation: int = 1) -> int:
 
 
 def _window(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool = False) -> int:
+    # PyTorch's formula, including ceil mode's partial last window.
     span = size + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        raise ShapeError(f"a {k}x{k} window (dilation {d}, padding {p}) does not fit in {size}")
-    out = (math.ceil(span / s) if ceil_mode else span // s) + 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= size + p:
         out -= 1  # PyTorch drops a last window that would start in the right padding
+    if out < 1:
+        raise ShapeError(f"a {k}x{k} window (dilation {d}, padding {p}) does not fit in {size}")
     return out
 
 
