@@ -15,6 +15,7 @@ from typing import Any
 from . import nodes as n
 from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, is_number, show, type_name
+from .formatter import format_expr
 from .ir import BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, layout
 from .loader import Program
@@ -46,7 +47,20 @@ def lower(
     program: Program, network: str | None = None, overrides: Mapping[str, n.Expr] | None = None
 ) -> Graph:
     """Build the IR graph of one network of ``program``."""
-    return _Lowering(program).run(select_network(program, network), dict(overrides or {}))
+    overrides = dict(overrides or {})
+    try:
+        return _Lowering(program).run(select_network(program, network), overrides)
+    except CompileError as exc:
+        if not overrides:
+            raise
+        # Say which values came from the command line: the spec alone may be fine.
+        notes = [(f"built with --set {k}={format_expr(v)}", v.span) for k, v in overrides.items()]
+        diagnostics = []
+        for d in exc.diagnostics:
+            for message, span in notes:
+                d = d.with_note(message, span)
+            diagnostics.append(d)
+        raise CompileError(diagnostics) from None
 
 
 def _constant_expansion(expr: n.Expr) -> int:
@@ -389,7 +403,7 @@ class _Lowering:
             )
         block = self.program.blocks[ref.name]
         stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
-        dilate = False
+        dilate, dilate_span = False, stmt.span
         rule = ""  # the network's rule, unless the stage names its own
         for opt in stmt.options:
             key = opt.key.name
@@ -399,6 +413,7 @@ class _Lowering:
                 rule = self._rule(ev, opt.value)
             elif key == "dilate":
                 dilate = True if opt.value is None else ev.boolean(opt.value)
+                dilate_span = opt.span
             else:
                 raise CompileError.at(
                     opt.key.span, f"unknown stage option '{key}'; expected shortcut or dilate"
@@ -413,7 +428,7 @@ class _Lowering:
                 )
         if dilate and "dilation" not in names:
             raise CompileError.at(
-                stmt.span,
+                dilate_span,
                 f"block '{block.name.name}' has no 'dilation' parameter, "
                 "so the stage cannot dilate",
             )
@@ -468,7 +483,7 @@ class _Lowering:
                 expr, value = q.default, Evaluator({})(q.default)
             else:
                 raise CompileError.at(
-                    p.stmt.span, f"block '{block.name.name}' needs its parameter '{key}'"
+                    p.stmt.block.span, f"block '{block.name.name}' needs its parameter '{key}'"
                 )
             if key == "stride" and p.stmt.stride is not None:
                 if key in given:

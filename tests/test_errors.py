@@ -517,12 +517,12 @@ def test_stage_stride_on_block_without_stride(tmp_path: Path) -> None:
 def test_stage_dilate_on_block_without_dilation(tmp_path: Path) -> None:
     text = edit("    s2: 1 x plain(32) /2", "    s2: 1 x plain(16), dilate", NO_STRIDE)
     d = error(text, tmp_path)
-    check(d, 13, 5, "block 'plain' has no 'dilation' parameter")
+    check(d, 13, 24, "block 'plain' has no 'dilation' parameter")
 
 
 def test_missing_required_block_argument(tmp_path: Path) -> None:
     d = error(edit("    s1: 1 x basic(16)", "    s1: 1 x basic(groups = 1)"), tmp_path)
-    check(d, 11, 5, "block 'basic' needs its parameter 'width'")
+    check(d, 11, 13, "block 'basic' needs its parameter 'width'")
 
 
 def test_unknown_keyword_argument(tmp_path: Path) -> None:
@@ -736,3 +736,17 @@ def test_render_limits_the_number_of_diagnostics() -> None:
     lines = err.render().splitlines()
     assert len(lines) == CompileError.LIMIT + 1
     assert lines[-1] == "... and 3 more"
+
+
+def test_error_caused_by_set_gets_a_note(tmp_path: Path) -> None:
+    text = edit("network n {", "network n(k = 1) {")
+    (tmp_path / "fam.resnet").write_text(
+        edit("    s1: 1 x basic(16)", "    s1: k x basic(16)", text)
+    )
+    with pytest.raises(CompileError) as info:
+        resnetc.compile(tmp_path / "fam.resnet", overrides={"k": "2 - 2"})
+    (d,) = info.value.diagnostics
+    check(d, 11, 9, "the number of blocks must be at least 1, got 0", file="fam.resnet")
+    (note,) = d.notes
+    assert note.message == "built with --set k=2 - 2"
+    assert note.span is not None and note.span.file == "<--set k>"
