@@ -9,6 +9,7 @@ from support import SPEC, ZOO, torchvision_models
 
 import resnetc
 from resnetc.ir import blocks, net
+from resnetc.passes.cost import totals
 
 NAMES = sorted(ZOO)
 
@@ -85,3 +86,23 @@ def test_ir_shapes_match_forward(name: str, size: int) -> None:
     assert tuple(out.shape) == (1, 1000)
     assert seen == expected
     assert g.graph["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_cost_per_stage_and_block_add_up_and_match_the_modules() -> None:
+    g = resnetc.compile(SPEC / "resnet50.resnet")
+    costs = totals(g)
+    ref = torchvision_models().resnet50()
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        module = getattr(ref, stage)
+        assert costs[stage]["params"] == sum(p.numel() for p in module.parameters())
+        blocks_of = [k for k in costs if k.startswith(stage + ".")]
+        assert len(blocks_of) == len(module)
+        for key in ("params", "macs"):
+            assert sum(costs[b][key] for b in blocks_of) == costs[stage][key]
+    assert costs["stem"]["params"] == 64 * 3 * 7 * 7 + 2 * 64
+    assert costs["head"]["params"] == 2048 * 1000 + 1000
+    for key in ("params", "macs"):
+        parts = ["stem", "head", "layer1", "layer2", "layer3", "layer4"]
+        assert sum(costs[p][key] for p in parts) == g.graph[key]
+    # The first conv: 7*7*3*64 multiply-adds at each of 112x112 outputs.
+    assert costs["stem"]["macs"] == 7 * 7 * 3 * 64 * 112 * 112
