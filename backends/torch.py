@@ -18,7 +18,6 @@ from resnetc import nodes as n
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
 from resnetc.ir import BlockInstance, Graph, blocks, net
-from resnetc.layout import layout
 from resnetc.ops import OPS, default_padding
 
 from .codegen import Namespace, Writer, class_name, literal
@@ -109,40 +108,43 @@ def _concrete_attrs(kind: str, attrs: dict[str, Any]) -> dict[str, str]:
 # ---------------------------------------------------------------- blocks
 
 
-def _block_namespace() -> Namespace:
-    """The identifiers of a block class's ``__init__``/``forward``: parameters come after these."""
-    return Namespace(
-        (
-            "self",
-            "in_channels",
-            "downsample",
-            "residual",
-            "x",
-            "out",
-            "shortcut",
-            "tapped",
-            "nn",
-            "torch",
-            "F",
-            "Tensor",
-            "Optional",
-        )
-    )
-
-
 class _BlockEmitter:
     """Emits the class of one block definition from its AST, generic over its parameters."""
 
     def __init__(
-        self, block: n.BlockDef, types: dict[str, str], instances: list[BlockInstance], cls: str
+        self,
+        block: n.BlockDef,
+        types: dict[str, str],
+        instances: list[BlockInstance],
+        cls: str,
+        names: dict[tuple[int, ...], str],
     ):
         self.block = block
         self.cls = cls
         self.types = dict(types)
         self.instances = instances
-        self.ns = _block_namespace()
-        self.names = {p.name.name: self.ns(p.name.name) for p in block.params}  # as _block_call
-        self.layout = layout(block.body)
+        self.ns = Namespace(
+            (
+                "self",
+                "in_channels",
+                "downsample",
+                "residual",
+                "x",
+                "out",
+                "shortcut",
+                "tapped",
+                "nn",
+                "torch",
+                "F",
+                "Tensor",
+                "Optional",
+            )
+        )
+        self.names = {p.name.name: self.ns(p.name.name) for p in block.params}
+        self.defaults = {
+            p.name.name: _const(p.default) for p in block.params if p.default is not None
+        }
+        self.layout = names
         kinds = {b.shortcut for b in instances}
         self.has_add = any(isinstance(s, n.AddShortcut) for s in block.body)
         self.plain_only = kinds == {"none"}
@@ -321,6 +323,22 @@ class _BlockEmitter:
                     cur = "out"
             w.line(f"return {cur}")
 
+    def call(self, g: Graph, b: BlockInstance, ch: str) -> str:
+        """The constructor call for instance ``b``; ``ch`` is its input width as written."""
+        args = [ch]
+        for p in self.block.params:
+            key = p.name.name
+            value = b.args[key]
+            if key not in self.defaults:
+                args.append(literal(value))
+            elif value != self.defaults[key] or type(value) is not type(self.defaults[key]):
+                args.append(f"{self.names[key]}={literal(value)}")
+        if b.shortcut_nodes:
+            args.append(f"downsample={_downsample(g, b, ch)}")
+        if self.mixed and b.shortcut == "none":
+            args.append("residual=False")
+        return f"{self.cls}({', '.join(args)})"
+
     def _zero_init(self, w: Writer) -> None:
         # Zero the last BN (or, with none after the last conv, that conv) before the add, so the
         # block starts as its shortcut: "Bag of Tricks" / torchvision's zero_init_residual.
@@ -442,9 +460,15 @@ def emit_torch(g: Graph) -> str:
     for b in blocks(g):
         by_block.setdefault(b.block, []).append(b)
 
-    emitters = []
+    emitters: list[tuple[_BlockEmitter, Writer]] = []
     for name, definition in info.blocks.items():
-        e = _BlockEmitter(definition, info.param_types[name], by_block[name], block_classes[name])
+        e = _BlockEmitter(
+            definition,
+            info.param_types[name],
+            by_block[name],
+            block_classes[name],
+            info.layouts[name],
+        )
         body = Writer()
         e.emit(body)
         emitters.append((e, body))
@@ -486,7 +510,7 @@ def emit_torch(g: Graph) -> str:
         w.lines.extend(body.lines)
     w.line()
     w.line()
-    _emit_network(w, g, net_class, block_classes, top)
+    _emit_network(w, g, net_class, {e.block.name.name: e for e, _ in emitters})
     w.line()
     w.lines.extend(_INIT.rstrip("\n").split("\n"))
     w.line()
@@ -497,9 +521,7 @@ def emit_torch(g: Graph) -> str:
     return w.getvalue()
 
 
-def _emit_network(
-    w: Writer, g: Graph, cls: str, block_classes: dict[str, str], top: Namespace
-) -> None:
+def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BlockEmitter]) -> None:
     info = net(g)
     classes = info.classes
     w.line(f"class {cls}(nn.Module):")
@@ -528,7 +550,7 @@ def _emit_network(
                 with w.indent():
                     calls = []
                     for b in stage.blocks:
-                        calls.append(_block_call(g, b, block_classes[b.block], ch))
+                        calls.append(emitters[b.block].call(g, b, ch))
                         out = g.nodes[b.output]["shape"][0]
                         if out != g.nodes[b.input]["shape"][0]:
                             ch = literal(out)  # else the width is still `in_chans` (or as it was)
@@ -597,26 +619,6 @@ def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[
                 w.code(c + ",")
         w.line(")")
     return calls, ch
-
-
-def _block_call(g: Graph, b: BlockInstance, cls: str, ch: str) -> str:
-    info = net(g)
-    definition = info.blocks[b.block]
-    args = [ch]
-    emitter_ns = _block_namespace()  # the same names as the class signature
-    for p in definition.params:
-        key = p.name.name
-        value = b.args[key]
-        pyname = emitter_ns(key)
-        if p.default is None:
-            args.append(literal(value))
-        elif value != _const(p.default) or type(value) is not type(_const(p.default)):
-            args.append(f"{pyname}={literal(value)}")
-    if b.shortcut_nodes:
-        args.append(f"downsample={_downsample(g, b, ch)}")
-    if b.shortcut == "none" and any(x.shortcut != "none" for x in blocks(g) if x.block == b.block):
-        args.append("residual=False")
-    return f"{cls}({', '.join(args)})"
 
 
 def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:

@@ -21,6 +21,9 @@ from .ops import INTERNAL, OPS
 
 Graph: TypeAlias = nx.DiGraph
 
+#: The key of the stem-and-head layout in :attr:`NetworkInfo.layouts`.
+NETWORK_LAYOUT = "<network>"
+
 
 @dataclass
 class BlockInstance:
@@ -75,6 +78,9 @@ class NetworkInfo:
     stem: list[int] = field(default_factory=list)
     head: list[int] = field(default_factory=list)
     sections: tuple[n.Stmt, ...] = ()  # stem body + head body, as laid out together
+    #: Module names by layer position (resnetc.layout): "<network>" for the stem and head, and
+    #: one per block definition. Computed once, so the IR's paths and the emitted code agree.
+    layouts: dict[str, dict[tuple[int, ...], str]] = field(default_factory=dict)
     stages: list[StageInfo] = field(default_factory=list)
 
 

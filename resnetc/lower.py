@@ -16,7 +16,7 @@ from . import nodes as n
 from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, is_number, show, type_name
 from .formatter import format_expr
-from .ir import BlockInstance, Graph, NetworkInfo, StageInfo
+from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, layout
 from .loader import Program
 from .ops import OPS, default_padding
@@ -98,7 +98,7 @@ class _Lowering:
         self.g: Graph = Graph()
         self.next_id = 0
         self.param_types: dict[str, dict[str, str]] = {}
-        self.layouts: dict[str, Any] = {}
+        self.block_layouts: dict[str, dict[tuple[int, ...], str]] = {}
 
     # ------------------------------------------------------------------ network level
     def _resolve(self, name: str) -> Symbol | None:
@@ -241,8 +241,9 @@ class _Lowering:
         stem = sections.get("stem")
         head = sections.get("head")
         info.sections = (stem.body if stem else ()) + (head.body if head else ())
-        net_layout = layout(info.sections, reserved=frozenset(s.name for s in stage_names))
-        self.layouts["<network>"] = net_layout
+        info.layouts[NETWORK_LAYOUT] = layout(
+            info.sections, reserved=frozenset(s.name for s in stage_names)
+        )
         if stem:
             current, info.stem = self._body(stem.body, ev, current, ("stem",), 0)
         total = sum(p.count for p in pending)
@@ -289,6 +290,7 @@ class _Lowering:
                 stage.blocks.append(inst)
                 block_index += 1
             info.blocks[p.block.name.name] = p.block
+            info.layouts[p.block.name.name] = self.block_layouts[p.block.name.name]
         if head:
             current, info.head = self._body(
                 head.body, ev, current, ("head",), len(stem.body) if stem else 0
@@ -462,7 +464,7 @@ class _Lowering:
                 )
             types[p.name.name] = type_name(Evaluator({})(d))
         self.param_types[name] = types
-        self.layouts[name] = layout(block.body)
+        self.block_layouts[name] = layout(block.body)
         return types
 
     def _block_args(

@@ -162,3 +162,19 @@ def test_in_chans_reaches_a_first_block_without_a_stem() -> None:
     model = resnetc.load(g, in_chans=1)
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, 24, 32, 32)
     assert "num_classes: Optional[int] = None" in resnetc.emit(g)  # no `classes`: no classifier
+
+
+def test_unnamed_stem_layer_does_not_take_a_stage_name() -> None:
+    # The IR's naming pass and the emitter share one layout, which avoids stage names.
+    text = (
+        "use blocks\nnetwork a {\n    input 3x32x32\n"
+        "    stem { conv1: conv 3x3 -> 8; bn1: bn; relu }\n    relu: 1 x basic(8)\n}\n"
+    )
+    g = resnetc.compile_text(text, "clash.resnet", base=SPEC, check=True)
+    model = resnetc.load(g)
+    assert isinstance(model.relu_1, torch.nn.ReLU)
+    assert isinstance(model.relu, torch.nn.Sequential)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.relu(model.relu_1(model.bn1(model.conv1(x))))
+        torch.testing.assert_close(model(x), expected)

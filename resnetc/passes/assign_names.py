@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from ..ir import Graph, blocks, net
-from ..layout import layout
+from ..ir import NETWORK_LAYOUT, Graph, blocks, net
 
 
 def assign_names(g: Graph) -> None:
     info = net(g)
-    top = layout(info.sections)
+    top = info.layouts[NETWORK_LAYOUT]
     for v in info.stem + info.head:
         g.nodes[v]["path"] = top[g.nodes[v]["key"]]
-    layouts = {name: layout(b.body) for name, b in info.blocks.items()}
     for b in blocks(g):
-        local = layouts[b.block]
+        local = info.layouts[b.block]
         for v in b.nodes:
             d = g.nodes[v]
             d["path"] = f"{b.path}.{local[d['key']]}" if d["kind"] != "add" else None
