@@ -70,7 +70,6 @@ class NetworkInfo:
     input: tuple[int, int, int]
     classes: int | None
     zero_init: bool
-    rule: str
     title: str | None
     paper: str | None
     blocks: dict[str, n.BlockDef]

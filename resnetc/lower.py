@@ -228,7 +228,6 @@ class _Lowering:
             input=(c, h, w),
             classes=settings.get("classes"),
             zero_init=settings["zero_init"],
-            rule=settings["shortcut"],
             title=settings.get("title"),
             paper=settings.get("paper"),
             blocks={},
@@ -262,7 +261,6 @@ class _Lowering:
                 args = self._block_args(
                     p,
                     {**p.env, **builtins},
-                    i,
                     stride if i == 0 else 1,
                     first_dilation if i == 0 else dilation,
                 )
@@ -468,7 +466,7 @@ class _Lowering:
         return types
 
     def _block_args(
-        self, p: _PendingStage, env: dict[str, Value], i: int, stride: int, dilation: int
+        self, p: _PendingStage, env: dict[str, Value], stride: int, dilation: int
     ) -> dict[str, Any]:
         block = p.block
         names = [q.name.name for q in block.params]

@@ -88,11 +88,8 @@ def apply_shortcuts(g: Graph) -> None:
                 )
                 continue
             g.add_edge(prev, b.add, port=1)
-            b.shortcut = (
-                "zero_pad"
-                if b.rule == "zero_pad"
-                else ("avg_down" if b.rule == "avg_down" else "projection")
-            )
+            # Option C inserts the same 1x1 conv + BN as option B.
+            b.shortcut = "projection" if b.rule == "projection_all" else b.rule
 
 
 def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ...]) -> int | None:
