@@ -265,9 +265,7 @@ class _BlockEmitter:
                     self.locals[stmt.target.name] = local
                 elif isinstance(stmt, n.Layer):
                     name = self.layout[(i,)]
-                    ctor, ch = self._ctor(stmt, ch)
-                    if name in preserved and stmt.op.name in _INPLACE:
-                        ctor = ctor.replace("inplace=True", "inplace=False")
+                    ctor, ch = self._ctor(stmt, ch, keep_input=name in preserved)
                     if name not in made:
                         w.code(f"self.{name} = {ctor}")
                         made.add(name)
@@ -287,8 +285,10 @@ class _BlockEmitter:
             if self.mixed:
                 w.line("self.residual = residual")
 
-    def _ctor(self, layer: n.Layer, ch: str) -> tuple[str, str]:
+    def _ctor(self, layer: n.Layer, ch: str, keep_input: bool = False) -> tuple[str, str]:
         attrs = self._attrs(layer)
+        if keep_input and layer.op.name in _INPLACE:
+            attrs["inplace"] = "False"
         self.used_ops.add(layer.op.name)
         ctor = module_ctor(layer.op.name, ch, attrs)
         return ctor, attrs.get("out", ch) if layer.op.name not in ("se",) else ch

@@ -178,3 +178,17 @@ def test_unnamed_stem_layer_does_not_take_a_stage_name() -> None:
     with torch.no_grad():
         expected = model.relu(model.relu_1(model.bn1(model.conv1(x))))
         torch.testing.assert_close(model(x), expected)
+
+
+def test_activation_on_the_block_input_does_not_overwrite_the_shortcut() -> None:
+    text = (
+        "block b(width) {\n    relu\n    conv1: conv 3x3 -> width\n    bn1: bn\n    relu\n"
+        "    add shortcut\n}\nnetwork a {\n    input 3x8x8\n    s: 1 x b(3)\n}\n"
+    )
+    model = resnetc.load(resnetc.compile_text(text, "pre.resnet")).eval()
+    block = model.s[0]
+    assert block.relu.inplace is False  # shared by both relus; the first reads x
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        expected = torch.relu(block.bn1(block.conv1(torch.relu(x)))) + x
+        torch.testing.assert_close(model(x.clone()), expected)
