@@ -225,13 +225,6 @@ class _Printer:
         self.out.append("}" + self._trailing(item.span.end_line, item.span.end_line))
 
 
-def format_stmt(s: n.Stmt, indent: str) -> list[str]:
-    """Lines for one statement (without comments)."""
-    printer = _Printer(None)
-    printer.stmt(s, indent)
-    return printer.out
-
-
 def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.Assign):
         return f"{indent}{s.target.name} = {_spec(s.value)}"

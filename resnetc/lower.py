@@ -14,7 +14,7 @@ from typing import Any
 
 from . import nodes as n
 from .errors import CompileError, Diagnostic, Span, UsageError
-from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, is_number, show, type_name
+from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, show, type_name
 from .formatter import format_expr
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, layout
@@ -689,7 +689,4 @@ class _Lowering:
             return ev.integer(expr, name, minimum=0)
         if typ == "bool":
             return ev.boolean(expr)
-        value = ev(expr)
-        if not is_number(value):
-            raise CompileError.at(expr.span, f"{name} must be a number, got {type_name(value)}")
-        return float(value)
+        return float(ev.number(expr, name))
