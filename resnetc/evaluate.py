@@ -16,7 +16,15 @@ from . import nodes as n
 from .errors import CompileError
 
 #: Shortcut rules a network or stage can name.
-SHORTCUT_RULES = ("identity", "projection", "projection_all", "zero_pad", "avg_down", "none")
+SHORTCUT_RULES = (
+    "identity",
+    "projection",
+    "projection_all",
+    "conv_projection",
+    "zero_pad",
+    "avg_down",
+    "none",
+)
 
 
 @dataclass(frozen=True)

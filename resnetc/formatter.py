@@ -120,20 +120,54 @@ def _posarg(e: n.Expr) -> str:
     )
 
 
+#: ``resnetc fmt`` breaks a statement whose one-line form is longer than this.
+LINE_LENGTH = 100
+
+
+def _wrap(indent: str, opener: str, parts: list[str], closer: str, margin: int = 0) -> str:
+    """``opener + parts + closer`` on one line if it fits (with ``margin`` characters still to
+    come); else the parts on one line of their own; else one part per line with a trailing
+    comma: black's three forms. Newlines inside brackets do not end statements, so every form
+    parses the same."""
+    one = f"{indent}{opener}{', '.join(parts)}{closer}"
+    if len(one) + margin <= LINE_LENGTH or len(parts) < 2:
+        return one
+    inner = indent + "    "
+    hugged = inner + ", ".join(parts)
+    if len(hugged) <= LINE_LENGTH:  # black's middle form: the parts together on their own line
+        return f"{indent}{opener}\n{hugged}\n{indent}{closer}"
+    return f"{indent}{opener}\n" + "".join(f"{inner}{x},\n" for x in parts) + indent + closer
+
+
+def _wrap_literal(indent: str, prefix: str, e: n.Expr) -> str:
+    """An assignment whose value is a list or table literal (possibly indexed): wrap its items."""
+    index = ""
+    if isinstance(e, n.Index) and isinstance(e.value, n.List | n.Map):
+        index = f"[{_spec(e.index)}]"
+        e = e.value
+    if isinstance(e, n.List):
+        parts = [_spec(x) for x in e.items]
+    elif isinstance(e, n.Map):
+        parts = [f"{_spec(k)}: {_spec(v)}" for k, v in zip(e.keys, e.values, strict=True)]
+    else:
+        return f"{indent}{prefix}{_spec(e)}"
+    return _wrap(indent, prefix + "[", parts, "]" + index)
+
+
 def _options(opts: tuple[n.Option, ...]) -> str:
     return "".join(
         f", {o.key.name}" + (f" = {_spec(o.value)}" if o.value is not None else "") for o in opts
     )
 
 
-def _args(args: tuple[n.Arg, ...]) -> str:
-    return ", ".join((f"{a.name.name} = " if a.name else "") + _spec(a.value) for a in args)
+def _args(args: tuple[n.Arg, ...]) -> list[str]:
+    return [(f"{a.name.name} = " if a.name else "") + _spec(a.value) for a in args]
 
 
-def _params(params: tuple[n.Param, ...]) -> str:
-    return ", ".join(
+def _params(params: tuple[n.Param, ...]) -> list[str]:
+    return [
         p.name.name + (f" = {_spec(p.default)}" if p.default is not None else "") for p in params
-    )
+    ]
 
 
 def comments_of(text: str) -> dict[int, tuple[str, bool]]:
@@ -227,7 +261,7 @@ class _Printer:
 
 def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.Assign):
-        return f"{indent}{s.target.name} = {_spec(s.value)}"
+        return _wrap_literal(indent, f"{s.target.name} = ", s.value)
     if isinstance(s, n.Assert):
         why = ", " + _spec(n.String(span=s.span, value=s.message)) if s.message is not None else ""
         return f"{indent}assert {_spec(s.cond)}{why}"
@@ -250,10 +284,10 @@ def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.Setting):
         return f"{indent}{s.key.name} {_spec(s.value)}"
     if isinstance(s, n.Stage):
-        text = f"{indent}{s.name.name}: {_spec(s.count)} x {s.block.name}({_args(s.args)})"
-        if s.stride is not None:
-            text += f" /{_posarg(s.stride)}"
-        return text + _options(s.options)
+        tail = f" /{_posarg(s.stride)}" if s.stride is not None else ""
+        tail += _options(s.options)
+        head = f"{s.name.name}: {_spec(s.count)} x {s.block.name}("
+        return _wrap(indent, head, _args(s.args), ")" + tail)
     raise TypeError(f"cannot format {type(s).__name__}")
 
 
@@ -266,16 +300,18 @@ def format_module(m: n.Module, text: str | None = None) -> str:
         if isinstance(item, n.Use):
             p.item(item, f'use "{item.target}"' if item.is_path else f"use {item.target}", None)
         elif isinstance(item, n.BlockDef):
-            head = f"block {item.name.name}({_params(item.params)})"
-            if item.expansion is not None:
-                head += f" expansion {_spec(item.expansion)}"
+            tail = ")" + (
+                f" expansion {_spec(item.expansion)}" if item.expansion is not None else ""
+            )
+            head = _wrap("", f"block {item.name.name}(", _params(item.params), tail, margin=2)
             p.item(item, head, item.body)
         elif isinstance(item, n.NetworkDef):
             head = f"network {item.name.name}"
             if item.params:
-                head += f"({_params(item.params)})"
+                head = _wrap("", head + "(", _params(item.params), ")", margin=2)
             p.item(item, head, item.body)
         elif isinstance(item, n.NetworkAlias):
-            p.item(item, f"network {item.name.name} = {item.base.name}({_args(item.args)})", None)
+            opener = f"network {item.name.name} = {item.base.name}("
+            p.item(item, _wrap("", opener, _args(item.args), ")"), None)
     p._flush(10**9, "")
     return "\n".join(p.out).rstrip("\n") + "\n"

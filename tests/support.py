@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec"
@@ -45,3 +46,45 @@ def torchvision_models() -> ModuleType:
         return load_file_module(
             ROOT / "tests" / "reference" / "torchvision_resnet.py", "torchvision_resnet_oracle"
         )
+
+
+#: Ops whose output shape the forward-hook tests compare (the ones that are modules of their own).
+_HOOKED = ("conv", "bn", "linear", "maxpool", "avgpool", "global_avgpool", "se")
+
+
+def ir_shapes(g: Any) -> dict[str, tuple[int, ...]]:
+    """The IR's output shape per module path: every hookable layer, every block, every stage."""
+    from resnetc.ir import blocks, net
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for _, d in g.nodes(data=True):
+        if d.get("path") and d["kind"] in _HOOKED:
+            shapes[d["path"]] = d["shape"]
+    for b in blocks(g):
+        shapes[b.path] = g.nodes[b.output]["shape"]
+    for s in net(g).stages:
+        shapes[s.name] = g.nodes[s.blocks[-1].output]["shape"]
+    return shapes
+
+
+def forward_shapes(model: Any, paths: Any, x: Any) -> tuple[dict[str, tuple[int, ...]], Any]:
+    """Run ``model(x)`` (no grad) and record the output shape (without the batch) of each module
+    in ``paths``; returns the shapes and the model's output."""
+    import torch
+
+    seen: dict[str, tuple[int, ...]] = {}
+    modules = dict(model.named_modules())
+    hooks = []
+    for path in paths:
+
+        def hook(_m: Any, _i: Any, out: Any, path: str = path) -> None:
+            seen[path] = tuple(out.shape[1:])
+
+        hooks.append(modules[path].register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, out

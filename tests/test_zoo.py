@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import SPEC, ZOO, torchvision_models
+from support import SPEC, ZOO, forward_shapes, ir_shapes, torchvision_models
 
 import resnetc
-from resnetc.ir import blocks, net
 from resnetc.passes.cost import totals
 
 NAMES = sorted(ZOO)
@@ -45,44 +44,13 @@ def test_torchvision_weights_load_and_agree(name: str) -> None:
         torch.testing.assert_close(model(x), ref(x), rtol=1e-4, atol=1e-5)
 
 
-def _ir_shapes(g) -> dict[str, tuple[int, ...]]:  # type: ignore[no-untyped-def]
-    """Expected output shape per module path: every parametric node, every block, every stage."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for _, d in g.nodes(data=True):
-        if d.get("path") and d["kind"] in (
-            "conv",
-            "bn",
-            "linear",
-            "maxpool",
-            "avgpool",
-            "global_avgpool",
-            "se",
-        ):
-            shapes[d["path"]] = d["shape"]
-    for b in blocks(g):
-        shapes[b.path] = g.nodes[b.output]["shape"]
-    for s in net(g).stages:
-        shapes[s.name] = g.nodes[s.blocks[-1].output]["shape"]
-    return shapes
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("size", [224, 97])
 def test_ir_shapes_match_forward(name: str, size: int) -> None:
     g = resnetc.compile(SPEC / f"{name}.resnet", overrides={"image_size": size})
-    expected = _ir_shapes(g)
+    expected = ir_shapes(g)
     model = resnetc.load(g).eval()
-    seen: dict[str, tuple[int, ...]] = {}
-    hooks = []
-    modules = dict(model.named_modules())
-    for path in expected:
-
-        def hook(_m, _i, out, path=path):  # type: ignore[no-untyped-def]
-            seen[path] = tuple(out.shape[1:])
-
-        hooks.append(modules[path].register_forward_hook(hook))
-    with torch.no_grad():
-        out = model(torch.randn(1, 3, size, size))
+    seen, out = forward_shapes(model, expected, torch.randn(1, 3, size, size))
     assert tuple(out.shape) == (1, 1000)
     assert seen == expected
     assert g.graph["params"] == sum(p.numel() for p in model.parameters())

@@ -3,6 +3,7 @@
 identity        the block input, and shapes must match
 projection      identity where shapes match, else 1x1 conv (with the block's stride) + BN (option B)
 projection_all  1x1 conv + BN on every block (option C)
+conv_projection identity where shapes match, else a 1x1 conv alone (pre-activation networks)
 zero_pad        identity where shapes match, else subsample + zero channels (option A, no weights)
 avg_down        identity where shapes match, else avgpool(stride) + 1x1 conv + BN (ResNet-D)
 none            no shortcut at all: the ``add`` disappears (plain networks)
@@ -88,8 +89,8 @@ def apply_shortcuts(g: Graph) -> None:
                 )
                 continue
             g.add_edge(prev, b.add, port=1)
-            # Option C inserts the same 1x1 conv + BN as option B.
-            b.shortcut = "projection" if b.rule == "projection_all" else b.rule
+            # Options B and C, and the BN-free conv of pre-activation networks, are projections.
+            b.shortcut = "projection" if "projection" in b.rule else b.rule
 
 
 def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ...]) -> int | None:
@@ -140,6 +141,8 @@ def _shortcut_layers(
                 },
             )
         return [pool, ("conv", {**conv, "stride": 1}), ("bn", bn)]
+    if rule == "conv_projection":
+        return [("conv", conv)]
     return [("conv", conv), ("bn", bn)]
 
 

@@ -1,0 +1,68 @@
+"""The documentation's examples are real: every ```resnet block of the language reference and the
+README compiles (each network it defines), and the figures the reference quotes are the ones
+resnetc computes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+import resnetc
+from resnetc.loader import load_text
+
+DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md"]
+_BLOCK = re.compile(r"(?:<!-- file: (?P<file>\S+) -->\n)?```resnet\n(?P<body>.*?)```", re.S)
+
+
+def _examples(path: Path) -> list[tuple[str, str | None, str]]:
+    text = path.read_text(encoding="utf-8")
+    return [
+        (f"{path.name}:{text.count(chr(10), 0, m.start()) + 2}", m["file"], m["body"])
+        for m in _BLOCK.finditer(text)
+    ]
+
+
+EXAMPLES = [e for doc in DOCS for e in _examples(doc)]
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(_examples(DOCS[0])) >= 15
+    assert len(_examples(DOCS[1])) >= 1
+
+
+@pytest.mark.parametrize(("where", "file", "body"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_example_compiles(where: str, file: str | None, body: str, tmp_path: Path) -> None:
+    # A block marked <!-- file: NAME --> is a file other examples `use`: write all of them first.
+    for _, other, text in EXAMPLES:
+        if other:
+            target = tmp_path / other
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    program = load_text(body, where, base=tmp_path)
+    networks = program.own_networks
+    if file is None:
+        assert networks, f"{where}: an example without a network"
+    for name in networks:
+        g = resnetc.compile_text(body, where, network=name, base=tmp_path, check=True)
+        assert g.graph["params"] > 0
+
+
+def _params(text: str, **overrides: object) -> int:
+    g = resnetc.compile_text(text, overrides=overrides or None)
+    return int(g.graph["params"])
+
+
+def test_quoted_figures() -> None:
+    examples = {e[2].splitlines()[0]: e[2] for e in _examples(DOCS[0])}
+    preact = examples["# Pre-activation ResNet-164 for CIFAR-10 (He et al. 2016)."]
+    assert _params(preact) == 1_703_258
+    assert _params(preact, depth=1001) == 10_327_706
+    g = resnetc.compile_text(preact, overrides={"depth": 1001})
+    bn = sum(d["params"] for _, d in g.nodes(data=True) if d["kind"] == "bn")
+    assert bn == 149_216
+    (v1,) = [text for first, text in examples.items() if "the original paper's ResNet v1" in first]
+    g = resnetc.compile_text(v1)
+    assert (g.graph["params"], round(g.graph["macs"] / 1e9, 3)) == (25_557_032, 3.858)
