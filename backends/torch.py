@@ -516,8 +516,13 @@ def emit_torch(g: Graph) -> str:
     w.line()
     w.line()
     _emit_create_model(w, g, net_class)
-    if not any("torch." in line for line in w.lines if not line.startswith(("import", "from"))):
-        w.lines.remove("import torch")  # keep the file lint-clean: no unused import
+    # Keep the file lint-clean: no unused import.
+    code = [line for line in w.lines if not line.startswith(("import", "from"))]
+    if not any("torch." in line for line in code):
+        w.lines.remove("import torch")
+    if not any("Optional[" in line for line in code):  # plain networks have no downsample
+        i = w.lines.index("from typing import Optional")
+        del w.lines[i : i + 2]
     return w.getvalue()
 
 
