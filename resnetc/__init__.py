@@ -5,8 +5,9 @@ The pipeline, one stage per module::
     parse (parser.py) -> link `use`s (loader.py) -> lower (lower.py) -> passes (passes/)
     -> backends (resnetc.backends.*)
 
-The public API chains them: :func:`compile` gives the IR graph, :func:`emit` source text and
-:func:`load` an ``nn.Module`` built by executing that very source.
+The public API chains them: :func:`compile` gives the IR graph, :func:`emit` source text,
+:func:`load` an ``nn.Module`` built by executing that very source, :func:`draw` a Graphviz
+diagram and :func:`summarize` a per-stage table of shapes and costs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
     from .ir import Graph
+    from .summary import Summary
 
 _ERRORS = ("CompileError", "Diagnostic", "ResnetcError", "Span", "UsageError")
 
@@ -38,6 +40,8 @@ __all__ = [
     "compile_text",
     "emit",
     "load",
+    "draw",
+    "summarize",
     "available_backends",
     "CompileError",
     "Diagnostic",
@@ -161,3 +165,33 @@ def load(
     source = emit(graph)
     module = exec_source(source, graph.graph["net"].name)
     return module.create_model(**create_args)
+
+
+def draw(
+    spec: str | Path | Graph,
+    detail: str = "block",
+    fold: int | None = None,
+    network: str | None = None,
+    overrides: Overrides | None = None,
+) -> str:
+    """DOT source of the network's diagram, as ``resnetc draw`` writes it.
+
+    ``detail`` is ``stage``, ``block`` or ``layer``; ``fold`` (block detail) draws runs of that
+    many identical blocks or more as one box (default 8, 0 never). Render the text with
+    ``resnetc.backends.graphviz.render(dot, "svg")``, which needs Graphviz's ``dot`` program.
+    """
+    from .backends.graphviz import DEFAULT_FOLD, emit_dot
+
+    graph = spec if not isinstance(spec, str | Path) else compile(spec, network, overrides)
+    return emit_dot(graph, detail, DEFAULT_FOLD if fold is None else fold)
+
+
+def summarize(
+    spec: str | Path | Graph, network: str | None = None, overrides: Overrides | None = None
+) -> Summary:
+    """Per-stage (and per-block) output shape, parameters, MACs, FLOPs, activations, receptive
+    field and output stride, as ``resnetc summary`` prints them (see :mod:`resnetc.summary`)."""
+    from .summary import summarize as summarize_graph
+
+    graph = spec if not isinstance(spec, str | Path) else compile(spec, network, overrides)
+    return summarize_graph(graph)

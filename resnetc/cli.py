@@ -1,4 +1,4 @@
-"""The ``resnetc`` command line: build, check, fmt.
+"""The ``resnetc`` command line: build, check, draw, summary, fmt.
 
 Exit status: 0 success, 1 an error in the spec (printed as ``file:line:col: error: ...`` with
 the source line and a caret), 2 a usage error. Nothing here imports torch.
@@ -32,6 +32,20 @@ def _set(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return value
+
+
+#: What ``resnetc draw`` writes; all but dot need Graphviz's ``dot`` program.
+DRAW_FORMATS = ("svg", "png", "pdf", "dot")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="resnetc", description="A compiler for ResNet-family architectures.")
     p.add_argument("--version", action="version", version=f"resnetc {__version__}")
@@ -59,6 +73,44 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate a spec and print its size")
     spec_args(c)
 
+    d = sub.add_parser("draw", help="draw the network as a diagram (through Graphviz)")
+    spec_args(d)
+    d.add_argument(
+        "-o",
+        "--output",
+        help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format "
+        "(default: DOT on standard output)",
+    )
+    d.add_argument(
+        "--format", choices=DRAW_FORMATS, help="output format, when not the -o file's suffix"
+    )
+    d.add_argument(
+        "--detail",
+        choices=("stage", "block", "layer"),
+        default="block",
+        help="one box per stage, per block (default) or per layer",
+    )
+    folding = d.add_mutually_exclusive_group()
+    folding.add_argument(
+        "--fold",
+        type=_count,
+        metavar="N",
+        help="at block detail, draw runs of N or more identical blocks as one box (default 8)",
+    )
+    folding.add_argument(
+        "--no-fold", dest="fold", action="store_const", const=0, help="draw every block"
+    )
+    d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+
+    s = sub.add_parser(
+        "summary", help="print output shape, parameters, MACs, receptive field per stage"
+    )
+    spec_args(s)
+    s.add_argument("--blocks", action="store_true", help="a row for every block as well")
+    s.add_argument(
+        "--json", action="store_true", help="JSON for scripts (schema resnetc.summary/1)"
+    )
+
     f = sub.add_parser("fmt", help="print a spec in canonical form")
     f.add_argument("spec")
     f.add_argument(
@@ -67,9 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def write_atomic(path: Path, text: str, force: bool) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename; never half a file, and
-    never over an existing file unless ``force``."""
+def write_atomic(path: Path, text: str | bytes, force: bool) -> None:
+    """Write ``text`` (or bytes) to ``path`` via a temporary file and a rename; never half a
+    file, and never over an existing file unless ``force``."""
     from .errors import UsageError
 
     if path.exists() and not force:
@@ -81,8 +133,16 @@ def write_atomic(path: Path, text: str, force: bool) -> None:
         raise UsageError(f"directory {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fb:
+                fb.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        # mkstemp makes the file private (0600); give it the mode any new file would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,6 +183,14 @@ def _run(args: argparse.Namespace) -> int:
             f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}"
         )
         return 0
+    if args.command == "draw":
+        return _draw(args)
+    if args.command == "summary":
+        from .summary import summarize
+
+        summary = summarize(_compile(args))
+        sys.stdout.write(summary.to_json() if args.json else summary.table(args.blocks))
+        return 0
     if args.command == "fmt":
         from .formatter import format_module
         from .parser import parse
@@ -140,6 +208,44 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(formatted)
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def _draw(args: argparse.Namespace) -> int:
+    from .errors import UsageError
+
+    fmt = args.format
+    if fmt is None and args.output:
+        fmt = Path(args.output).suffix.lower().lstrip(".")
+        if fmt not in DRAW_FORMATS:
+            raise UsageError(
+                f"cannot tell the format of {args.output!r} from its suffix; "
+                "use .svg, .png, .pdf or .dot, or --format"
+            )
+    fmt = fmt or "dot"
+    if fmt != "dot" and not args.output:
+        raise UsageError(f"{fmt} output needs a file: pass -o FILE.{fmt}")
+
+    from .backends.graphviz import DEFAULT_FOLD, INSTALL_HINT, emit_dot, render
+
+    fold = DEFAULT_FOLD if args.fold is None else args.fold
+    source = emit_dot(_compile(args), args.detail, fold)
+    if not args.output:
+        sys.stdout.write(source)
+        return 0
+    data: str | bytes = source
+    if fmt != "dot":
+        import graphviz
+
+        try:
+            data = render(source, fmt)
+        except graphviz.ExecutableNotFound:
+            raise UsageError(
+                f"writing {fmt} needs Graphviz's `dot` program, which is not on PATH: "
+                + INSTALL_HINT
+            ) from None
+    write_atomic(Path(args.output), data, args.force)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

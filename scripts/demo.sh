@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The resnetc demo, from a clean clone: set up .venv (first run only), then compile
-# spec/resnet50.resnet to out/resnet50.py, check it, and run a forward pass of the generated model.
+# spec/resnet50.resnet to out/resnet50.py, check it, run a forward pass of the generated model,
+# and draw the network to out/resnet50.svg.
 #
 #   ./scripts/demo.sh
 #
@@ -27,5 +28,14 @@ with torch.no_grad():
 params = sum(p.numel() for p in model.parameters())
 print(f"resnet50: {params:,} parameters, output {tuple(y.shape)}")
 '
-echo "==> (resnetc draw is not implemented yet: no diagram)"
+if command -v dot >/dev/null 2>&1; then
+    echo "==> resnetc draw spec/resnet50.resnet -o out/resnet50.svg"
+    resnetc draw spec/resnet50.resnet -o out/resnet50.svg --force
+    echo "diagram: out/resnet50.svg"
+else
+    # Rendering needs Graphviz's dot; the DOT source needs nothing.
+    echo "==> Graphviz's dot is not installed (apt-get install graphviz): writing DOT instead"
+    resnetc draw spec/resnet50.resnet -o out/resnet50.dot --force
+    echo "diagram source: out/resnet50.dot (render it with: dot -Tsvg out/resnet50.dot)"
+fi
 echo "done: the generated model is out/resnet50.py"
