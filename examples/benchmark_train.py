@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import trainlib
 from torch import nn
 
 import resnetc
@@ -76,16 +76,7 @@ def make_step(model: nn.Module, args: argparse.Namespace, device: torch.device) 
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = F.cross_entropy(net(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        trainlib.optimizer_step(net, optimizer, scaler, dtype, x, y)
 
     return step
 

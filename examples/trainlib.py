@@ -668,6 +668,30 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
+def optimizer_step(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    dtype: torch.dtype | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on (x, y) under autocast to ``dtype`` (None: full precision), through the
+    fp16 ``scaler`` when there is one; returns the logits and the loss."""
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return logits, loss
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a temporary file in the same folder, flushed, then renamed over
     ``path``. A crash mid-write leaves the previous checkpoint intact."""
@@ -852,17 +876,7 @@ def train(
                 x.to(device, non_blocking=True), gen if cfg.augment else None, cfg.channels_last
             )
             y = y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            logits, loss = optimizer_step(net, optimizer, scaler, dtype, x, y)
             scheduler.step()
             step += 1
             batches += 1
