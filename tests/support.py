@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -88,3 +89,23 @@ def forward_shapes(model: Any, paths: Any, x: Any) -> tuple[dict[str, tuple[int,
         for h in hooks:
             h.remove()
     return seen, out
+
+
+def run_without_torch(code: str, cwd: Path) -> str:
+    """Run ``code`` in a fresh interpreter (in ``cwd``), then assert that it imported no part of
+    torch; returns its standard output, which ends with ``no torch``."""
+    check = (
+        "\nloaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not loaded, loaded\n"
+        "print('no torch')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code + check],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith("no torch")
+    return proc.stdout
