@@ -94,16 +94,18 @@ def parse_overrides(items: Iterable[str]) -> dict[str, int | float | bool | str]
     return overrides
 
 
+def add_set_arg(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``; see :func:`parse_overrides`."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """The model: a ``.resnet`` spec (compiled now) or a ``.py`` module from ``resnetc build``."""
     parser.add_argument("spec", help="a .resnet spec, or a .py module written by `resnetc build`")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="bind a spec parameter, as `resnetc build --set` (repeatable; .resnet only)",
+    add_set_arg(
+        parser, "bind a spec parameter, as `resnetc build --set` (repeatable; .resnet only)"
     )
     parser.add_argument("--network", help="the network to build when the spec defines several")
     parser.add_argument(

@@ -111,14 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depths", default="110,218", help="depths 6n+2 to compare")
     parser.add_argument("--original", default="spec/cifar_resnet.resnet", help="spec family")
     parser.add_argument("--preact", default="spec/preact_cifar_resnet.resnet", help="spec family")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="more parameters for both families (repeatable)",
-    )
+    trainlib.add_set_arg(parser, "more parameters for both families (repeatable)")
     parser.add_argument(
         "--warmup-steps",
         type=int,
