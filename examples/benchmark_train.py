@@ -7,14 +7,13 @@
 Each measurement is full training steps (forward, cross-entropy, backward, SGD step) on one
 fixed batch of synthetic images, so data loading plays no part. The two models alternate for
 ``--repeat`` rounds, so both see the same machine conditions; the table gives the best round
-and the median. The reference is ``torchvision.models.<model>`` when torchvision imports, else
-the verbatim copy of torchvision's resnet.py in tests/reference/ (the output says which).
+and the median. The reference is ``torchvision.models.<model>``, so torchvision must be
+installed (the test environment has it: scripts/_venv.sh); the output names its version.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -30,21 +29,6 @@ from torch import nn
 import resnetc
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def reference_models() -> tuple[Any, str]:
-    """torchvision.models, or the vendored copy of its resnet.py; and which one it is."""
-    try:
-        import torchvision  # type: ignore[import-not-found]
-
-        return torchvision.models, f"torchvision {torchvision.__version__}"
-    except Exception:  # torchvision is absent, or does not import with this torch build
-        path = ROOT / "tests" / "reference" / "torchvision_resnet.py"
-        spec = importlib.util.spec_from_file_location("torchvision_resnet_reference", path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module, "tests/reference/torchvision_resnet.py (torchvision's resnet.py, vendored)"
 
 
 def device_name(device: torch.device) -> str:
@@ -114,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
 
     spec = ROOT / "spec" / f"{args.model}.resnet"
-    reference, reference_source = reference_models()
+    try:
+        torchvision = trainlib.import_torchvision()
+    except ImportError as error:
+        parser.error(f"the reference models are torchvision's, which does not import: {error}")
+    reference = torchvision.models
     if not spec.is_file() or not hasattr(reference, args.model):
         parser.error(f"--model {args.model}: needs spec/{args.model}.resnet and torchvision's")
     torch.manual_seed(0)
@@ -151,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         f"amp {args.amp}, {' + '.join(flags) or 'eager'}; {args.repeat} rounds of "
         f"{args.steps} steps after {args.warmup} warm-up steps"
     )
-    print(f"reference: {reference_source}")
+    print(f"reference: torchvision {torchvision.__version__}")
     print()
     print("| model | parameters | images/s (best) | images/s (median) |")
     print("|---|---|---|---|")

@@ -29,6 +29,7 @@ import pickle
 import random
 import sys
 import time
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,27 @@ def import_module_from_path(path: Path) -> Any:
     sys.modules[name] = module  # dataclasses and pickling look classes up here
     spec.loader.exec_module(module)
     return module
+
+
+def import_torchvision() -> Any:
+    """Import torchvision and return it, also where its wheel was built against a CUDA torch
+    and the installed torch, of the same version, is a CPU-only build.
+
+    There torchvision's compiled extension cannot load (it links torch's CUDA libraries), which
+    torchvision tolerates: only its C++ operators (``nms``, ``roi_align``, ...) are missing, and
+    the models are plain Python. But its ``_meta_registrations`` module registers fake kernels
+    for ``torchvision::nms`` without checking, so ``import torchvision`` raises. When (and only
+    when) it does, this puts an empty module in its place and imports again.
+    """
+    try:
+        import torchvision
+    except RuntimeError as error:
+        name = "torchvision._meta_registrations"
+        if "torchvision::" not in str(error) or name in sys.modules:
+            raise
+        sys.modules[name] = types.ModuleType(name, "stand-in: torchvision's C++ ops did not load")
+        import torchvision
+    return torchvision
 
 
 def build_model(

@@ -1,4 +1,5 @@
-# Sourced by demo.sh and test.sh: create .venv (first run only) and install resnetc into it.
+# Sourced by demo.sh and test.sh: create .venv (first run only) and install resnetc into it;
+# test.sh also installs the reference models the tests compare with (install_test_references).
 #
 # Environment: PYTHON (default python3, needs 3.10+ with the venv module) and, optionally,
 # RESNETC_TORCH_INDEX: a pip index URL for torch, for machines whose default index would resolve
@@ -7,6 +8,8 @@
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 TORCH_VERSION=2.13.0
+TORCHVISION_VERSION=0.28.0
+TIMM_VERSION=1.0.29
 
 setup_venv() {
     if [[ ! -x "$VENV/bin/python" ]]; then
@@ -35,4 +38,21 @@ setup_venv() {
         echo "$want" > "$stamp"
     fi
     export PATH="$PWD/$VENV/bin:$PATH"
+}
+
+# The real torchvision and timm, whose models the tests compare resnetc's with. --no-deps: their
+# metadata requires torch (torchvision pins torch==2.13.0), and resolving that could replace the
+# CPU torch installed above; their other requirements are in resnetc's `test` extra. PyPI's
+# torchvision wheel is built against CUDA torch: examples/trainlib.py's import_torchvision()
+# imports it on the CPU torch all the same.
+install_test_references() {
+    if ! "$VENV/bin/python" -c "
+import sys
+from importlib.metadata import version
+installed = (version('torchvision').split('+')[0], version('timm'))
+sys.exit(installed != ('$TORCHVISION_VERSION', '$TIMM_VERSION'))" 2>/dev/null; then
+        echo "==> installing torchvision==$TORCHVISION_VERSION and timm==$TIMM_VERSION (once, --no-deps)"
+        "$VENV/bin/python" -m pip install --no-deps \
+            "torchvision==$TORCHVISION_VERSION" "timm==$TIMM_VERSION"
+    fi
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the test suite in .venv, setting it up first when needed (the same venv as scripts/demo.sh).
+# Run the test suite in .venv, setting it up first when needed (the same venv as scripts/demo.sh,
+# plus torchvision and timm, the reference models the tests compare with).
 #
 #   ./scripts/test.sh                # python -m pytest -q
 #   ./scripts/test.sh -k zoo -x      # extra arguments go to pytest
@@ -11,4 +12,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 source scripts/_venv.sh
 setup_venv
+install_test_references
 exec python -m pytest -q "$@"

@@ -1,8 +1,8 @@
-"""Shared test helpers: the repository root, the zoo's published figures, the torchvision oracle."""
+"""Shared test helpers: the repository root, the zoo's published figures, the reference models
+(the real torchvision and timm)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec"
+EXAMPLES = ROOT / "examples"
 
 #: The ten torchvision specs and their published (params, GMACs) at 3x224x224 (DESIGN.md).
 ZOO = {
@@ -27,26 +28,57 @@ ZOO = {
 }
 
 
-def load_file_module(path: Path, name: str) -> ModuleType:
-    """Import a Python file by path (the vendored oracles, generated models)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def import_torchvision() -> ModuleType:
+    """The real torchvision, the version that scripts/_venv.sh installs into the test environment.
+
+    PyPI's wheel is built against CUDA torch; on the CPU-only torch of the test environment it
+    imports through :func:`trainlib.import_torchvision` (examples/trainlib.py, which says why).
+    No fallback and no skip: where torchvision does not import, the tests that need it fail.
+    """
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    import trainlib
+
+    return trainlib.import_torchvision()
 
 
 def torchvision_models() -> ModuleType:
-    """Real torchvision when it imports (GPU machine), else the vendored copy of its resnet.py."""
-    try:
-        import torchvision.models as tvm  # type: ignore[import-not-found]
+    """``torchvision.models`` of the real torchvision (:func:`import_torchvision`)."""
+    return import_torchvision().models
 
-        return tvm  # pragma: no cover - torchvision does not import on the CPU-only CI machine
-    except Exception:
-        return load_file_module(
-            ROOT / "tests" / "reference" / "torchvision_resnet.py", "torchvision_resnet_oracle"
-        )
+
+def import_timm() -> ModuleType:
+    """The real timm, installed like torchvision (scripts/_venv.sh); it imports torchvision."""
+    import_torchvision()
+    import timm
+
+    return timm
+
+
+def assert_weights_load_and_agree(model: Any, ref: Any, size: int = 64) -> None:
+    """``model`` has the state_dict of the reference model ``ref`` (the same keys with the same
+    shapes, in the same order), loads ``ref``'s weights with ``strict=True``, and then gives the
+    same outputs in eval mode, on one ``size`` x ``size`` image."""
+    import torch
+
+    ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    theirs = [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    assert ours == theirs
+    # BN statistics at their defaults would hide a mismatch in how they are used, and a zero
+    # last-BN scale (timm's zero_init_last) one in the residual branch: perturb them.
+    state = ref.state_dict()
+    for key, value in state.items():
+        if key.endswith(("running_mean", "running_var", "bn3.weight", "bn2.weight")):
+            value.copy_(
+                torch.rand_like(value) * 0.5 + (0.75 if "var" in key or "weight" in key else -0.25)
+            )
+    ref.load_state_dict(state)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    ref.eval()
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), rtol=1e-4, atol=1e-5)
 
 
 #: Ops whose output shape the forward-hook tests compare (the ones that are modules of their own).

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from support import SPEC, ZOO, forward_shapes, ir_shapes, torchvision_models
+from support import (
+    SPEC,
+    ZOO,
+    assert_weights_load_and_agree,
+    forward_shapes,
+    import_timm,
+    ir_shapes,
+    torchvision_models,
+)
 
 import resnetc
 from resnetc.ir import blocks, main_input, net
@@ -129,7 +137,7 @@ def test_preact_figures_of_the_paper() -> None:
     assert round(g1001.graph["params"] / 1e6, 2) == 10.33
     bn = sum(d["params"] for _, d in g1001.nodes(data=True) if d["kind"] == "bn")
     assert round((g1001.graph["params"] - bn) / 1e6, 1) == 10.2
-    # timm's resnetv2_50 (the same layout) has 25,549,352.
+    # timm's resnetv2_50 (the same layout) has 25,549,352 (checked against timm further down).
     assert FIGURES["preact_resnet50"][0] == 25_549_352
 
 
@@ -264,6 +272,21 @@ def test_seresnet50_has_timm_se_modules() -> None:
     assert shapes["layer1.0.se.fc1.bias"] == (16,)
     assert shapes["layer4.2.se.fc2.weight"] == (2048, 128, 1, 1)
     assert len(shapes) == 16 * 4  # fc1 and fc2, weight and bias, in each of the 16 blocks
+
+
+@pytest.mark.parametrize("name", ["resnet50c", "resnet50d", "seresnet50"])
+def test_timm_weights_load_and_agree(name: str) -> None:
+    """The real timm's model of the same name: its state_dict, and its outputs with its weights."""
+    torch.manual_seed(0)
+    ref = import_timm().create_model(name, pretrained=False)
+    assert type(ref).__module__ == "timm.models.resnet"  # the installed timm's
+    assert_weights_load_and_agree(resnetc.load(SPEC / f"{name}.resnet"), ref)
+
+
+def test_preact_resnet50_has_the_parameters_of_timm_resnetv2_50() -> None:
+    # The same layout under other module names (stages.N.blocks.M.norm1 ...): only the counts.
+    ref = import_timm().create_model("resnetv2_50", pretrained=False)
+    assert sum(p.numel() for p in ref.parameters()) == FIGURES["preact_resnet50"][0]
 
 
 def test_resnet50_v1_strides_the_first_1x1() -> None:

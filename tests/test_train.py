@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import ROOT
+from support import ROOT, import_torchvision
 
 import resnetc
 
@@ -281,4 +281,5 @@ def test_benchmark_train_compares_with_torchvision(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "| resnet18 (resnetc) | 11,689,512 |" in out
     assert "| resnet18 (torchvision) | 11,689,512 |" in out
+    assert f"reference: torchvision {import_torchvision().__version__}\n" in out
     assert "resnetc / torchvision" in out
