@@ -388,7 +388,7 @@ class _Drawing:
         for v in ordered(g):
             for u, _, port in sorted(g.in_edges(v, data="port"), key=lambda e: (e[2], e[0])):
                 on = along.get(u) or along.get(v)
-                if port == 1:
+                if port == 1 and v in joins:
                     join = joins[v]
                     self._shortcut(ids[u], ids[v], join.shortcut, describe_shortcut(g, join))
                 elif on is not None:

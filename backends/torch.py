@@ -10,14 +10,18 @@ torchvision's ``Bottleneck(inplanes, planes, stride, downsample, ...)``), the ne
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
 import resnetc
 from resnetc import nodes as n
+from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
-from resnetc.ir import BlockInstance, Graph, blocks, net
+from resnetc.ir import BlockInstance, Graph, StageInfo, blocks, net
+from resnetc.layout import layout
+from resnetc.nodes import structure
 from resnetc.ops import OPS, default_padding
 
 from .codegen import Namespace, Writer, class_name, literal
@@ -39,6 +43,17 @@ def _conv(cin: str, a: dict[str, str]) -> str:
 def _bn(cin: str, a: dict[str, str]) -> str:
     extra = "".join(f", {k}={a[k]}" for k in ("eps", "momentum") if k in a)
     return f"nn.BatchNorm2d({cin}{extra})"
+
+
+def _ws_conv(cin: str, a: dict[str, str]) -> str:
+    conv = _conv(cin, a)
+    eps = f", eps={a['eps']}" if "eps" in a else ""
+    return "StdConv2d" + conv[len("nn.Conv2d") : -1] + eps + ")"
+
+
+def _blur(cin: str, a: dict[str, str]) -> str:
+    extra = "".join(f", {k}={a[k]}" for k in ("size", "stride", "reflect") if k in a)
+    return f"BlurPool2d({cin}{extra})"
 
 
 def _pool(cls: str, a: dict[str, str], flags: tuple[str, ...]) -> str:
@@ -68,12 +83,38 @@ _CTORS: dict[str, Callable[[str, dict[str, str]], str]] = {
     ),
     "dropout": lambda cin, a: f"nn.Dropout(p={a['p']})",
     "drop_path": lambda cin, a: f"DropPath({a['rate']})",
-    "se": lambda cin, a: f"SqueezeExcite({cin}, {a['out']})",
     "zero_pad": lambda cin, a: f"ZeroPadShortcut({a['stride']}, {a['out']} - {cin})",
+    "ws_conv": _ws_conv,
+    "frozen_bn": lambda cin, a: (
+        f"FrozenBatchNorm2d({cin}" + (f", eps={a['eps']})" if "eps" in a else ")")
+    ),
+    "gn": lambda cin, a: (
+        f"nn.GroupNorm({a.get('groups', '32')}, {cin}"
+        + (f", eps={a['eps']})" if "eps" in a else ")")
+    ),
+    "channel_conv": lambda cin, a: f"ChannelConv({a['size']})",
+    "blur_pool": _blur,
+    "pad": lambda cin, a: f"nn.ConstantPad2d({a['amount']}, {a.get('value', '0.0')})",
+    "global_maxpool": lambda cin, a: "nn.AdaptiveMaxPool2d((1, 1))",
+    "channel_mean": lambda cin, a: "ChannelMean()",
+    "channel_max": lambda cin, a: "ChannelMax()",
+    "softmax": lambda cin, a: f"RadixSoftmax({a.get('paths', '2')}, {a.get('groups', '1')})",
+    "hard_sigmoid": lambda cin, a: "nn.Hardsigmoid()",
+    "hard_swish": lambda cin, a: "nn.Hardswish()",
 }
 
 #: Helper classes a module constructor may need, emitted only when used.
-_HELPER_OF = {"drop_path": "DropPath", "se": "SqueezeExcite", "zero_pad": "ZeroPadShortcut"}
+_HELPER_OF = {
+    "blur_pool": "BlurPool2d",
+    "channel_conv": "ChannelConv",
+    "channel_max": "ChannelMax",
+    "channel_mean": "ChannelMean",
+    "drop_path": "DropPath",
+    "frozen_bn": "FrozenBatchNorm2d",
+    "softmax": "RadixSoftmax",
+    "ws_conv": "StdConv2d",
+    "zero_pad": "ZeroPadShortcut",
+}
 
 
 def module_ctor(kind: str, cin: str, attrs: dict[str, str]) -> str:
@@ -105,63 +146,123 @@ def _concrete_attrs(kind: str, attrs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-# ---------------------------------------------------------------- blocks
+# ---------------------------------------------------------------- channel expressions
+
+#: A list of tensors as the emitter tracks it: its elements' channels and its length.
+ListChan = tuple[n.Expr | None, n.Expr]
+Chan = n.Expr | ListChan
 
 
-class _BlockEmitter:
-    """Emits the class of one block definition from its AST, generic over its parameters."""
+def _name(text: str) -> n.Name:
+    return n.Name.model_construct(span=_NOWHERE, id=text)
+
+
+def _int(value: int) -> n.Int:
+    return n.Int.model_construct(span=_NOWHERE, value=value)
+
+
+def _bin(op: str, left: n.Expr, right: n.Expr) -> n.Expr:
+    return n.BinOp.model_construct(span=_NOWHERE, op=op, left=left, right=right)
+
+
+def _same(a: n.Expr | None, b: n.Expr | None) -> bool:
+    return a is not None and b is not None and structure(a) == structure(b)
+
+
+def _divide(total: n.Expr, parts: n.Expr) -> n.Expr:
+    """``total / parts``, simplified where ``total`` is ``x * parts``."""
+    if isinstance(total, n.BinOp) and total.op == "*":
+        if _same(total.right, parts):
+            return total.left
+        if _same(total.left, parts):
+            return total.right
+    return _bin("/", total, parts)
+
+
+def _sum(items: list[n.Expr]) -> n.Expr:
+    out = items[0]
+    for item in items[1:]:
+        out = _bin("+", out, item)
+    return out
+
+
+def substitute(e: n.Expr, names: dict[str, n.Expr]) -> n.Expr:
+    """``e`` with the names in ``names`` replaced (a module's output width, seen by its caller)."""
+    if isinstance(e, n.Name):
+        return names.get(e.id, e)
+    changed = {}
+    for key, value in e.fields().items():
+        if isinstance(value, n.Expr):
+            changed[key] = substitute(value, names)
+        elif isinstance(value, tuple) and value and isinstance(value[0], n.Expr):
+            changed[key] = tuple(substitute(v, names) for v in value)
+    return e.model_copy(update=changed) if changed else e
+
+
+# ---------------------------------------------------------------- blocks and modules
+
+
+class _BodyEmitter:
+    """Emits the class of one block or module definition from its AST, generic over its
+    parameters: loops and conditionals become Python, every layer one ``self.<path>``."""
 
     def __init__(
         self,
-        block: n.BlockDef,
+        definition: n.BlockDef | n.ModuleDef,
         types: dict[str, str],
-        instances: list[BlockInstance],
         cls: str,
         names: dict[tuple[int, ...], str],
+        modules: dict[str, _BodyEmitter],
+        instances: list[BlockInstance] | None = None,
     ):
-        self.block = block
+        self.definition = definition
+        self.is_block = isinstance(definition, n.BlockDef)
         self.cls = cls
         self.types = dict(types)
-        self.instances = instances
-        self.ns = Namespace(
-            (
-                "self",
-                "in_channels",
-                "downsample",
-                "residual",
-                "x",
-                "out",
-                "shortcut",
-                "tapped",
-                "nn",
-                "torch",
-                "F",
-                "Tensor",
-                "Optional",
-            )
-        )
-        self.names = {p.name.name: self.ns(p.name.name) for p in block.params}
+        self.instances = instances or []
+        self.modules = modules  # emitters of the module definitions used, by name
+        self.ns = Namespace(_BODY_RESERVED)
+        self.names = {p.name.name: self.ns(p.name.name) for p in definition.params}
         self.defaults = {
-            p.name.name: _const(p.default) for p in block.params if p.default is not None
+            p.name.name: _const(p.default) for p in definition.params if p.default is not None
         }
         self.layout = names
-        kinds = {b.shortcut for b in instances}
-        self.has_add = any(isinstance(s, n.AddShortcut) for s in block.body)
+        kinds = {b.shortcut for b in self.instances}
+        body = definition.body
+        self.has_add = self.is_block and _contains(body, n.AddShortcut)
         self.plain_only = kinds == {"none"}
         self.mixed = "none" in kinds and len(kinds) > 1
-        self.locals: dict[str, str] = {}
-        self.printer = ExprPrinter(python=True, rename=self._rename, int_division=self._int_div)
+        self.uses_index = self.is_block and _uses_name(body, "index") and "index" not in self.names
+        self.locals: dict[str, str] = {}  # constants computed in __init__
+        self.local_defs: dict[str, n.Expr] = {}
+        self.forward_needs: dict[str, str] = {}  # self.<attr> -> the __init__ expression
+        self.printer = ExprPrinter(
+            python=True, rename=self._rename, int_division=self._int_div, call=_py_call
+        )
         self.used_ops: set[str] = set()
+        self.helpers_used: set[str] = set()
+        self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
+        self.containers: dict[str, str] = _containers(body)
+        self.tensor_names = tensor_names(body)
+        self.made_containers: set[str] = set()
 
+    # -- expressions
     def _rename(self, name: str) -> str:
         if name == "expansion":
             return "self.expansion"
+        if name == "in_channels":
+            return "in_channels"
+        if name == "index" and self.uses_index:
+            return "index"
         if name in self.locals:
             return self.locals[name]
-        return self.names[name]
+        if name in self.names:
+            return self.names[name]
+        return self.ns(name)  # a loop variable
 
     def _int_div(self, e: n.BinOp) -> bool:
-        return infer_type(e.left, self.types) == "int" and infer_type(e.right, self.types) == "int"
+        types = {**self.types, "in_channels": "int", "index": "int"}
+        return infer_type(e.left, types) == "int" and infer_type(e.right, types) == "int"
 
     def py(self, e: n.Expr, context: int = 0) -> str:
         return self.printer(e, context)
@@ -169,59 +270,69 @@ class _BlockEmitter:
     def _attrs(self, layer: n.Layer) -> dict[str, str]:
         spec = OPS[layer.op.name]
         a: dict[str, str] = {}
+        kernel_opt = next((o for o in layer.options if o.key.name == "kernel"), None)
         if layer.kernel:
             a["kernel"] = _kernel_text(layer.kernel)
+        elif kernel_opt is not None and kernel_opt.value is not None:
+            a["kernel"] = self.py(kernel_opt.value)
         if spec.stride:
-            a["stride"] = self.py(layer.stride) if layer.stride is not None else "1"
+            default = "2" if layer.op.name == "blur_pool" else "1"
+            a["stride"] = self.py(layer.stride) if layer.stride is not None else default
         if layer.out is not None:
             a["out"] = self.py(layer.out)
         if spec.arg:
             a[spec.arg] = self.py(layer.arg) if layer.arg is not None else "0.0"
         for opt in layer.options:
-            a[opt.key.name] = "True" if opt.value is None else self.py(opt.value)
+            if opt is not kernel_opt:
+                a[opt.key.name] = "True" if opt.value is None else self.py(opt.value)
         if "padding" in spec.options and "padding" not in a:
-            kh, kw = layer.kernel or (1, 1)
-            dil = next((o.value for o in layer.options if o.key.name == "dilation"), None)
-            pads = []
-            for k in (kh, kw):
-                c = default_padding(k)
-                if dil is None or c == 0:
-                    pads.append(str(c))
-                else:
-                    d = self.py(dil, 8)
-                    pads.append(d if c == 1 else f"{c} * {d}")
-            a["padding"] = pads[0] if pads[0] == pads[1] else f"({pads[0]}, {pads[1]})"
+            a["padding"] = self._padding(layer, kernel_opt)
         return a
 
-    def _preserved_positions(self) -> set[str]:
-        # An in-place activation must not overwrite the block input (the identity shortcut reads
-        # it) or the tapped tensor: such a shared module is emitted with inplace=False.
-        names: set[str] = set()
-        fresh = True  # the next layer reads x or the tapped tensor
-        for i, stmt in enumerate(self.block.body):
-            if isinstance(stmt, n.TapShortcut):
-                fresh = True
-            elif isinstance(stmt, n.Layer):
-                if fresh and stmt.op.name in _INPLACE:
-                    names.add(self.layout[(i,)])
-                fresh = False
-            elif isinstance(stmt, n.Group | n.AddShortcut):
-                fresh = False
-        return names
+    def _padding(self, layer: n.Layer, kernel_opt: n.Option | None) -> str:
+        dil = next((o.value for o in layer.options if o.key.name == "dilation"), None)
+        if layer.kernel is None and kernel_opt is not None and kernel_opt.value is not None:
+            k = self.py(kernel_opt.value, 7)
+            d = f" * {self.py(dil, 8)}" if dil is not None else ""
+            return f"({k} - 1) // 2{d}"
+        kh, kw = layer.kernel or (1, 1)
+        pads = []
+        for k in (kh, kw):
+            c = default_padding(k)
+            if dil is None or c == 0:
+                pads.append(str(c))
+            else:
+                d = self.py(dil, 8)
+                pads.append(d if c == 1 else f"{c} * {d}")
+        return pads[0] if pads[0] == pads[1] else f"({pads[0]}, {pads[1]})"
 
+    # -- the class
     def emit(self, w: Writer) -> None:
-        b = self.block
+        d = self.definition
+        forward = Writer()
+        forward.level = w.level + 2
+        self._forward(forward)
+        init = Writer()
+        init.level = w.level + 2
+        self._init(init)
+        what = "Block" if self.is_block else "Module"
         w.line(f"class {self.cls}(nn.Module):")
         with w.indent():
-            w.line(f'"""Block ``{b.name.name}`` of the spec.')
+            w.line(f'"""{what} ``{d.name.name}`` of the spec.')
             w.line()
             w.line("Args:")
-            w.line("    in_channels: channels of the block's input.")
-            for p in b.params:
+            w.line(
+                "    in_channels: channels of the block's input."
+                if self.is_block
+                else "    in_channels: channels of the module's input."
+            )
+            for p in d.params:
                 w.line(
-                    f"    {self.names[p.name.name]}: the block parameter ``{p.name.name}`` "
-                    f"({self.types[p.name.name]})."
+                    f"    {self.names[p.name.name]}: the {what.lower()} parameter "
+                    f"``{p.name.name}`` ({self.types[p.name.name]})."
                 )
+            if self.uses_index:
+                w.line("    index: the block's position in its stage.")
             if self.has_add and not self.plain_only:
                 w.line(
                     "    downsample: the shortcut's module where the block changes shape; None "
@@ -231,108 +342,318 @@ class _BlockEmitter:
                 w.line("    residual: False to drop the shortcut (plain network).")
             w.line('"""')
             w.line()
-            expansion = _const(b.expansion) if b.expansion is not None else 1
-            w.line(f"expansion = {literal(expansion)}")
+            if isinstance(d, n.BlockDef):
+                expansion = _const(d.expansion) if d.expansion is not None else 1
+                w.line(f"expansion = {literal(expansion)}")
+                w.line()
+            w.code(f"def __init__({self._signature()}) -> None:")
+            w.lines.extend(init.lines)
             w.line()
-            self._init(w)
-            w.line()
-            self._forward(w)
-            self._zero_init(w)
+            w.line("def forward(self, x: Tensor) -> Tensor:")
+            w.lines.extend(forward.lines)
+            if self.is_block:
+                self._zero_init(w)
 
     def _signature(self) -> str:
         parts = ["self", "in_channels: int"]
-        for p in self.block.params:
+        for p in self.definition.params:
             typ = self.types[p.name.name] or "int"
             default = f" = {self.py(p.default)}" if p.default is not None else ""
             parts.append(f"{self.names[p.name.name]}: {typ}{default}")
+        if self.uses_index:
+            parts.append("index: int = 0")
         if self.has_add and not self.plain_only:
             parts.append("downsample: Optional[nn.Module] = None")
         if self.mixed:
             parts.append("residual: bool = True")
         return ", ".join(parts)
 
+    # -- __init__
     def _init(self, w: Writer) -> None:
-        w.code(f"def __init__({self._signature()}) -> None:")
-        preserved = self._preserved_positions()
-        with w.indent():
-            w.line("super().__init__()")
-            ch = "in_channels"
-            made: set[str] = set()
-            for i, stmt in enumerate(self.block.body):
-                if isinstance(stmt, n.Assign):
-                    local = self.ns(stmt.target.name)
-                    w.line(f"{local} = {self.py(stmt.value)}")
-                    self.locals[stmt.target.name] = local
-                elif isinstance(stmt, n.Layer):
-                    name = self.layout[(i,)]
-                    ctor, ch = self._ctor(stmt, ch, keep_input=name in preserved)
-                    if name not in made:
-                        w.code(f"self.{name} = {ctor}")
-                        made.add(name)
-                elif isinstance(stmt, n.Group):
-                    parts = []
-                    for child in stmt.body:
-                        assert isinstance(child, n.Layer)
-                        ctor, ch = self._ctor(child, ch)
-                        parts.append(ctor)
-                    w.line(f"self.{stmt.name.name} = nn.Sequential(")
+        w.line("super().__init__()")
+        state = _InitState(ch=_name("in_channels"), tensors={}, fresh=True)
+        self._init_stmts(self.definition.body, (), w, state, top=True)
+        self.out_chan = _expand(state.ch, self.local_defs)
+        for attr in self.forward_needs:  # what forward reads: loop bounds, conditions
+            w.line(f"self.{attr} = {attr}")
+        if self.has_add and not self.plain_only:
+            w.line("self.downsample = downsample")
+        if self.mixed:
+            w.line("self.residual = residual")
+
+    def _init_stmts(
+        self, body: tuple[n.Stmt, ...], key: tuple[int, ...], w: Writer, st: _InitState, top: bool
+    ) -> None:
+        for i, stmt in enumerate(body):
+            k = (*key, i)
+            if top:
+                for root in _roots(stmt):
+                    self._make_containers(root, w)
+            if isinstance(stmt, n.Assign):
+                self._init_assign(stmt, w, st)
+            elif isinstance(stmt, n.Layer):
+                self._init_layer(stmt, k, w, st)
+            elif isinstance(stmt, n.Group):
+                self._init_group(stmt, w, st)
+            elif isinstance(stmt, n.For):
+                inner = Writer()
+                inner.level = w.level + 1
+                before = dict(st.tensors)
+                self._init_stmts(stmt.body, k, inner, st, top=False)
+                _grow_lists(before, st.tensors, _length(stmt.items))
+                st.fresh = True
+                if inner.lines:
+                    w.line(f"for {self._rename(stmt.var.name)} in {self.py(stmt.items)}:")
+                    w.lines.extend(inner.lines)
+            elif isinstance(stmt, n.If):
+                self._init_if(stmt, k, w, st)
+            elif isinstance(stmt, n.TapShortcut):
+                st.fresh = True
+            elif isinstance(stmt, n.AddShortcut):
+                st.fresh = False
+
+    def _init_assign(self, stmt: n.Assign, w: Writer, st: _InitState) -> None:
+        name = stmt.target.name
+        if name not in self.tensor_names:  # a constant: computed once, in __init__
+            local = self.ns(name) if name not in self.locals else self.locals[name]
+            w.line(f"{local} = {self.py(stmt.value)}")
+            self.locals[name] = local
+            self.local_defs[name] = stmt.value
+            return
+        chan = self._tensor_chan(stmt.value, st)
+        st.fresh = True
+        if name == "out":
+            assert not isinstance(chan, tuple)
+            st.ch = chan
+        else:
+            st.tensors[name] = chan
+
+    def _init_if(self, stmt: n.If, k: tuple[int, ...], w: Writer, st: _InitState) -> None:
+        branches = []
+        for j, body in enumerate((stmt.then, stmt.orelse or ())):
+            inner = Writer()
+            inner.level = w.level + 1
+            sub = _InitState(st.ch, dict(st.tensors), True)
+            self._init_stmts(body, (*k, j), inner, sub, top=False)
+            branches.append((inner, sub))
+        (then_w, then_st), (else_w, else_st) = branches
+        cond = self.py(stmt.cond)
+        if then_w.lines or else_w.lines:
+            w.line(f"if {cond}:")
+            w.lines.extend(then_w.lines or [("    " * (w.level + 1)) + "pass"])
+            if else_w.lines:
+                w.line("else:")
+                w.lines.extend(else_w.lines)
+        st.fresh = True
+        st.ch = (
+            then_st.ch
+            if _same(then_st.ch, else_st.ch)
+            else n.IfExp.model_construct(
+                span=_NOWHERE, then=then_st.ch, cond=stmt.cond, orelse=else_st.ch
+            )
+        )
+        st.tensors.update(then_st.tensors)
+
+    def _init_layer(self, layer: n.Layer, k: tuple[int, ...], w: Writer, st: _InitState) -> None:
+        op = layer.op.name
+        target, shared = self._target(layer, k)
+        keep = st.fresh and op in _INPLACE
+        st.fresh = False
+        if op in self.modules:
+            sub = self.modules[op]
+            args = self._module_args(layer, sub, st.ch)
+            ctor = f"{sub.cls}({', '.join([self.py(st.ch), *args])})"
+            st.ch = sub.chan_for(layer, st.ch, self)
+        else:
+            ctor, ch = self._ctor(layer, st.ch, keep_input=keep)
+            st.ch = ch
+        if shared and target in st.made:
+            return
+        st.made.add(target)
+        if target.endswith("]"):
+            w.code(f"{target[: target.rindex('[')]}.append({ctor})")
+        else:
+            w.code(f"{target} = {ctor}")
+
+    def _init_group(self, stmt: n.Group, w: Writer, st: _InitState) -> None:
+        parts = []
+        named = any(c.name is not None for c in stmt.body if isinstance(c, n.Layer))
+        for child in stmt.body:
+            assert isinstance(child, n.Layer)
+            ctor, st.ch = self._ctor(child, st.ch)
+            parts.append(f'("{child.name.name}", {ctor})' if named and child.name else ctor)
+        st.fresh = False
+        target = self._path_text(stmt.name, stmt.rest)
+        if named:
+            self.helpers_used.add("OrderedDict")
+            w.line(f"{target} = nn.Sequential(")
+            with w.indent():
+                w.line("OrderedDict(")
+                with w.indent():
+                    w.line("[")
                     with w.indent():
                         for part in parts:
                             w.code(part + ",")
-                    w.line(")")
-            if self.has_add and not self.plain_only:
-                w.line("self.downsample = downsample")
-            if self.mixed:
-                w.line("self.residual = residual")
+                    w.line("]")
+                w.line(")")
+            w.line(")")
+            return
+        w.line(f"{target} = nn.Sequential(")
+        with w.indent():
+            for part in parts:
+                w.code(part + ",")
+        w.line(")")
 
-    def _ctor(self, layer: n.Layer, ch: str, keep_input: bool = False) -> tuple[str, str]:
+    def _ctor(self, layer: n.Layer, ch: n.Expr, keep_input: bool = False) -> tuple[str, n.Expr]:
         attrs = self._attrs(layer)
         if keep_input and layer.op.name in _INPLACE:
             attrs["inplace"] = "False"
         self.used_ops.add(layer.op.name)
-        ctor = module_ctor(layer.op.name, ch, attrs)
-        return ctor, attrs.get("out", ch) if layer.op.name not in ("se",) else ch
+        ctor = module_ctor(layer.op.name, self.py(ch), attrs)
+        return ctor, layer.out if layer.out is not None else ch
 
+    def _module_args(self, layer: n.Layer, sub: _BodyEmitter, ch: n.Expr) -> list[str]:
+        given = _module_bindings(layer, sub.definition)
+        args = []
+        positional = True
+        for p in sub.definition.params:
+            key = p.name.name
+            if key not in given:
+                positional = False
+                continue
+            expr = given[key]
+            text = "True" if expr is None else self.py(expr)
+            if positional and key not in sub.defaults:
+                args.append(text)
+            else:
+                positional = False
+                args.append(f"{sub.names[key]}={text}")
+        return args
+
+    def chan_for(self, layer: n.Layer, ch: n.Expr, caller: _BodyEmitter) -> n.Expr:
+        """This module's output width in the caller's terms, for a use ``layer`` of it."""
+        given = _module_bindings(layer, self.definition)
+        names: dict[str, n.Expr] = {"in_channels": ch}
+        for p in self.definition.params:
+            key = p.name.name
+            value = given.get(key, p.default)
+            names[key] = (
+                value if value is not None else n.Bool.model_construct(span=_NOWHERE, value=True)
+            )
+        return substitute(self.out_chan, names)
+
+    def _tensor_chan(self, e: n.Expr, st: _InitState) -> Chan | None:
+        """The channels of a tensor expression (None: not a tensor expression)."""
+        if isinstance(e, n.Name):
+            if e.id in ("out", "input"):
+                return st.ch if e.id == "out" else _name("in_channels")
+            return st.tensors.get(e.id)
+        if isinstance(e, n.BinOp):
+            left, right = self._tensor_chan(e.left, st), self._tensor_chan(e.right, st)
+            if left is None and right is None:
+                return None
+            if isinstance(left, tuple) or isinstance(right, tuple):
+                return _join_lists(left, right)
+            return left if left is not None else right
+        if isinstance(e, n.Index):
+            chan = self._tensor_chan(e.value, st)
+            return chan[0] if isinstance(chan, tuple) else chan
+        if isinstance(e, n.IfExp):
+            a, b = self._tensor_chan(e.then, st), self._tensor_chan(e.orelse, st)
+            if a is None or b is None or isinstance(a, tuple) or isinstance(b, tuple):
+                return a if a is not None else b
+            return (
+                a
+                if _same(a, b)
+                else n.IfExp.model_construct(span=_NOWHERE, then=a, cond=e.cond, orelse=b)
+            )
+        if isinstance(e, n.List):
+            chans = [self._tensor_chan(x, st) for x in e.items]
+            if not chans:
+                return (None, _int(0))
+            if any(c is None for c in chans):
+                return None
+            first = chans[0]
+            elem = first if all(_same(c, first) for c in chans) else None  # type: ignore[arg-type]
+            return (elem, _int(len(chans)))  # type: ignore[return-value]
+        if isinstance(e, n.ListComp):
+            item = self._tensor_chan(e.item, st)
+            if item is None or isinstance(item, tuple):
+                return None
+            return (item, _length(e.items))
+        if isinstance(e, n.Call) and e.func.name in ("concat", "sum", "split"):
+            chans = [self._tensor_chan(a, st) for a in e.args]
+            if e.func.name == "split":
+                total = chans[0]
+                assert total is not None and not isinstance(total, tuple)
+                parts = e.args[1]
+                if isinstance(parts, n.List):
+                    return (None, _int(len(parts.items)))
+                return (_divide(total, parts), parts)
+            if e.func.name == "sum":
+                c = chans[0]
+                if c is None:
+                    return None
+                return c[0] if isinstance(c, tuple) else c  # type: ignore[return-value]
+            terms: list[n.Expr] = []
+            for c in chans:
+                if isinstance(c, tuple):
+                    elem, length = c
+                    if elem is None:
+                        raise CompileError.at(
+                            e.span,
+                            "cannot work out the channels of this concat for the generated "
+                            "class (its list holds tensors of different widths)",
+                        )
+                    terms.append(_bin("*", elem, length))
+                elif c is not None:
+                    terms.append(c)
+            return _sum(terms) if terms else None
+        return None
+
+    # -- module paths
+    def _path_text(
+        self, first: n.Ident, rest: tuple[n.PathPart, ...], printer: ExprPrinter | None = None
+    ) -> str:
+        text = f"self.{first.name}"
+        for part in rest:
+            if isinstance(part, n.Ident):
+                text += f".{part.name}"
+            else:
+                text += f"[{(printer or self.printer)(part.index)}]"
+        return text
+
+    def _target(
+        self, layer: n.Layer, k: tuple[int, ...], printer: ExprPrinter | None = None
+    ) -> tuple[str, bool]:
+        if layer.name is None:
+            return f"self.{self.layout[k]}", True
+        return self._path_text(layer.name, layer.rest, printer), False
+
+    def _make_containers(self, root: str, w: Writer) -> None:
+        for path, kind in self.containers.items():
+            if (path == root or path.startswith(root + ".")) and path not in self.made_containers:
+                self.made_containers.add(path)
+                w.line(f"self.{path} = nn.{'ModuleList' if kind == 'index' else 'ModuleDict'}()")
+
+    # -- forward
     def _forward(self, w: Writer) -> None:
-        w.line("def forward(self, x: Tensor) -> Tensor:")
-        with w.indent():
-            cur, tapped = "x", "x"
-            for i, stmt in enumerate(self.block.body):
-                if isinstance(stmt, n.Layer | n.Group):
-                    name = self.layout[(i,)] if isinstance(stmt, n.Layer) else stmt.name.name
-                    w.line(f"out = self.{name}({cur})")
-                    cur = "out"
-                elif isinstance(stmt, n.TapShortcut):
-                    if cur != "x":
-                        w.line(f"tapped = {cur}")
-                        tapped = "tapped"
-                elif isinstance(stmt, n.AddShortcut) and not self.plain_only:
-                    w.line(
-                        f"shortcut = x if self.downsample is None else self.downsample({tapped})"
-                    )
-                    if self.mixed:
-                        w.line("if self.residual:")
-                        with w.indent():
-                            w.line(
-                                f"{cur} = {cur} + shortcut"
-                                if cur == "out"
-                                else "out = x + shortcut"
-                            )
-                    else:
-                        w.line(f"out = {cur} + shortcut")
-                    cur = "out"
-            w.line(f"return {cur}")
+        f = _Forward(self)
+        f.stmts(self.definition.body, (), w)
+        w.line(f"return {f.cur}")
 
     def call(self, g: Graph, b: BlockInstance, ch: str) -> str:
         """The constructor call for instance ``b``; ``ch`` is its input width as written."""
         args = [ch]
-        for p in self.block.params:
+        for p in self.definition.params:
             key = p.name.name
             value = b.args[key]
             if key not in self.defaults:
                 args.append(literal(value))
             elif value != self.defaults[key] or type(value) is not type(self.defaults[key]):
                 args.append(f"{self.names[key]}={literal(value)}")
+        if self.uses_index and b.index:
+            args.append(f"index={literal(b.index)}")
         if b.shortcut_nodes:
             args.append(f"downsample={_downsample(g, b, ch)}")
         if self.mixed and b.shortcut == "none":
@@ -343,22 +664,26 @@ class _BlockEmitter:
         # Zero the last BN (or, with none after the last conv, that conv) before the add, so the
         # block starts as its shortcut: "Bag of Tricks" / torchvision's zero_init_residual.
         target = None
-        body = self.block.body
+        body = self.definition.body
         adds = [i for i, s in enumerate(body) if isinstance(s, n.AddShortcut)]
         if not adds or self.plain_only:
             return
         for i in range(adds[0] - 1, -1, -1):
             stmt = body[i]
-            if isinstance(stmt, n.Layer) and stmt.op.name in ("bn", "conv"):
-                target = f"self.{self.layout[(i,)]}"
+            if isinstance(stmt, n.Layer) and stmt.op.name in _ZERO_INIT and not stmt.rest:
+                target = f"self.{self.layout.get((i,)) or stmt.name.name}"  # type: ignore[union-attr]
+            elif isinstance(stmt, n.Layer) and stmt.op.name in self.modules:
+                target = self.modules[stmt.op.name].zero_target(self._target(stmt, (i,))[0])
             elif isinstance(stmt, n.Group) and stmt.body:
                 last = stmt.body[-1]
-                if isinstance(last, n.Layer) and last.op.name in ("bn", "conv"):
+                if isinstance(last, n.Layer) and last.op.name in _ZERO_INIT:
                     target = f"self.{stmt.name.name}[{len(stmt.body) - 1}]"
             if target:
                 break
-            if isinstance(stmt, n.Layer) and OPS[stmt.op.name].parametric and stmt.op.name != "se":
+            if isinstance(stmt, n.Layer) and stmt.op.name in OPS and OPS[stmt.op.name].parametric:
                 break
+            if not isinstance(stmt, n.Layer | n.Assert):
+                break  # past a value, a loop or a branch the last layer is not plain to see
         if target is None:
             return
         w.line()
@@ -366,6 +691,399 @@ class _BlockEmitter:
         with w.indent():
             w.line('"""Zero the last weight layer of the residual path (identity start)."""')
             w.line(f"nn.init.zeros_({target}.weight)")
+
+    def zero_target(self, attr: str) -> str | None:
+        """The last norm (or conv) of a module used as a block's last layer."""
+        for stmt in reversed(self.definition.body):
+            if isinstance(stmt, n.Layer) and stmt.op.name in _ZERO_INIT and stmt.name is not None:
+                return f"{attr}.{self._path_text(stmt.name, stmt.rest)[5:]}"
+            if (
+                isinstance(stmt, n.Layer)
+                and stmt.op.name in OPS
+                and not OPS[stmt.op.name].parametric
+            ):
+                continue
+            return None
+        return None
+
+
+_ZERO_INIT = ("bn", "gn", "conv", "ws_conv")
+
+_BODY_RESERVED = (
+    "self",
+    "in_channels",
+    "index",
+    "downsample",
+    "residual",
+    "x",
+    "out",
+    "shortcut",
+    "tapped",
+    "nn",
+    "torch",
+    "F",
+    "Tensor",
+    "Optional",
+    "OrderedDict",
+    "math",
+    "make_divisible",
+)
+
+_NOWHERE = n.Span.model_construct(file="<emitter>", line=1, column=1, end_line=1, end_column=1)
+
+
+def _join_lists(a: Chan | None, b: Chan | None) -> ListChan:
+    la = a if isinstance(a, tuple) else (None, _int(0))
+    lb = b if isinstance(b, tuple) else (None, _int(0))
+    elem = la[0] if _same(la[0], lb[0]) or isinstance(lb[1], n.Int) and lb[1].value == 0 else None
+    if isinstance(la[1], n.Int) and la[1].value == 0:
+        elem = lb[0]
+    length = _bin("+", la[1], lb[1])
+    if isinstance(la[1], n.Int) and isinstance(lb[1], n.Int):
+        length = _int(la[1].value + lb[1].value)
+    elif (
+        isinstance(la[1], n.BinOp)
+        and la[1].op == "-"
+        and isinstance(lb[1], n.Int)
+        and _same(la[1].right, lb[1])
+    ):
+        length = la[1].left  # (n - 1) + 1
+    return (elem, length)
+
+
+def _length(items: n.Expr) -> n.Expr:
+    """The number of items of a loop's list, as an expression."""
+    if isinstance(items, n.Call) and items.func.name == "range" and len(items.args) == 1:
+        return items.args[0]
+    if isinstance(items, n.List):
+        return _int(len(items.items))
+    return n.Call.model_construct(
+        span=_NOWHERE, func=n.Ident.model_construct(span=_NOWHERE, name="len"), args=(items,)
+    )
+
+
+def _grow_lists(before: dict[str, Chan], after: dict[str, Chan], count: n.Expr) -> None:
+    """Lists a loop body appends to grow by that much per iteration."""
+    for name, chan in list(after.items()):
+        old = before.get(name)
+        if not isinstance(chan, tuple) or not isinstance(old, tuple) or chan is old:
+            continue
+        (elem, new_len), (_, old_len) = chan, old
+        if isinstance(new_len, n.Int) and isinstance(old_len, n.Int):
+            step = new_len.value - old_len.value
+            grown = count if step == 1 else _bin("*", _int(step), count)
+            length = grown if old_len.value == 0 else _bin("+", old_len, grown)
+        elif isinstance(new_len, n.BinOp) and _same(new_len.left, old_len):
+            length = _bin("+", old_len, _bin("*", new_len.right, count))
+        else:
+            raise CompileError.at(None, f"cannot work out the length of the list '{name}'")
+        after[name] = (elem, length)
+
+
+def _expand(e: n.Expr, defs: dict[str, n.Expr]) -> n.Expr:
+    """``e`` with the class's constants replaced by their definitions (for its callers)."""
+    for _ in range(len(defs) + 1):
+        new = substitute(e, defs)
+        if structure(new) == structure(e):
+            return e
+        e = new
+    return e
+
+
+@dataclass
+class _InitState:
+    ch: n.Expr
+    tensors: dict[str, Chan]
+    fresh: bool
+    made: set[str] = field(default_factory=set)
+
+
+def _py_call(name: str) -> str:
+    return {"floor": "math.floor", "ceil": "math.ceil", "log2": "math.log2"}.get(name, name)
+
+
+def _contains(body: tuple[n.Stmt, ...], kind: type) -> bool:
+    for stmt in body:
+        if isinstance(stmt, kind):
+            return True
+        for inner in _children(stmt):
+            if _contains(inner, kind):
+                return True
+    return False
+
+
+def _children(stmt: n.Stmt) -> list[tuple[n.Stmt, ...]]:
+    if isinstance(stmt, n.For):
+        return [stmt.body]
+    if isinstance(stmt, n.If):
+        return [stmt.then, stmt.orelse or ()]
+    return []
+
+
+def _uses_name(body: tuple[n.Stmt, ...], name: str) -> bool:
+    return f"'id', '{name}'" in repr(structure(body)).replace('"', "'")
+
+
+def _roots(stmt: n.Stmt) -> list[str]:
+    """The first names of the module paths a statement (and what it holds) makes."""
+    if isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
+        return [stmt.name.name]
+    return [r for inner in _children(stmt) for s in inner for r in _roots(s)]
+
+
+def _containers(body: tuple[n.Stmt, ...]) -> dict[str, str]:
+    """Containers that paths like ``conv1.conv`` or ``convs[i]`` need: path -> index|name."""
+    out: dict[str, str] = {}
+
+    def walk(stmts: tuple[n.Stmt, ...]) -> None:
+        for stmt in stmts:
+            if isinstance(stmt, n.Layer | n.Group) and stmt.name is not None and stmt.rest:
+                path = stmt.name.name
+                if any(isinstance(p, n.PathIndex) for p in stmt.rest[:-1]):
+                    raise CompileError.at(
+                        stmt.span,
+                        "in a block or module an index ends a path (`convs[i]`); for "
+                        "`paths[i].conv`, make `paths[i]` a module use",
+                    )
+                for part in stmt.rest:
+                    kind = "name" if isinstance(part, n.Ident) else "index"
+                    out.setdefault(path, kind)
+                    if isinstance(part, n.Ident):
+                        path += f".{part.name}"
+                    else:
+                        path += "[]"
+            for inner in _children(stmt):
+                walk(inner)
+
+    walk(body)
+    return out
+
+
+def _module_bindings(layer: n.Layer, mdef: n.ModuleDef) -> dict[str, n.Expr | None]:
+    """Which expression of a layer binds which parameter of the module it uses."""
+    given: dict[str, n.Expr | None] = {}
+    params = [p.name.name for p in mdef.params]
+    if layer.kernel is not None:
+        kh, kw = layer.kernel
+        given["kernel"] = (
+            _int(kh)
+            if kh == kw
+            else n.List.model_construct(span=_NOWHERE, items=(_int(kh), _int(kw)))
+        )
+    if layer.stride is not None:
+        given["stride"] = layer.stride
+    if layer.out is not None:
+        given["width"] = layer.out
+    if layer.arg is not None and params:
+        given[params[0]] = layer.arg
+    for opt in layer.options:
+        given[opt.key.name] = opt.value
+    return given
+
+
+class _Forward:
+    """Writes a body's ``forward``: ``out`` is the running value (``x`` until a layer runs)."""
+
+    def __init__(self, e: _BodyEmitter):
+        self.e = e
+        self.cur = "x"
+        self.tapped = "x"
+        self.vars: dict[str, str] = {}
+        self.printer = ExprPrinter(
+            python=True, rename=self._rename, int_division=e._int_div, call=self._call
+        )
+        self.lists: dict[str, n.Expr] = {}  # tuples from split(): their lengths
+        self.pylists: set[str] = set()  # Python lists: [a, b], ys + [out], comprehensions
+
+    def _rename(self, name: str) -> str:
+        e = self.e
+        if name == "out":
+            return self.cur
+        if name == "input":
+            return "x"
+        if name in self.vars:
+            return self.vars[name]
+        if name == "expansion":
+            return "self.expansion"
+        if name in e.names:
+            attr = e.names[name]
+        elif name in e.locals:
+            attr = e.locals[name]
+        elif name == "in_channels" or name == "index" and e.uses_index:
+            attr = name
+        else:
+            return e.ns(name)  # a loop variable
+        e.forward_needs.setdefault(attr, attr)
+        return f"self.{attr}"
+
+    def _call(self, name: str) -> str:
+        return _py_call(name)
+
+    def py(self, expr: n.Expr) -> str:
+        if is_tensor_expr(expr, self.e.tensor_names):
+            return self._tensor(expr)
+        return self.printer(expr)
+
+    def _tensor(self, e: n.Expr) -> str:
+        if isinstance(e, n.Call) and e.func.name == "concat":
+            parts = []
+            for a in e.args:
+                parts.extend(self._items(a))
+            return f"torch.cat([{', '.join(parts)}], 1)"
+        if isinstance(e, n.Call) and e.func.name == "sum":
+            (arg,) = e.args
+            return (
+                " + ".join(self._items(arg))
+                if isinstance(arg, n.List)
+                else f"sum({self._list(arg)})"
+            )
+        if isinstance(e, n.Call) and e.func.name == "split":
+            src, parts = e.args
+            if isinstance(parts, n.List):
+                return f"torch.split({self.py(src)}, {self.printer(parts)}, 1)"
+            return f"torch.chunk({self.py(src)}, {self.printer(parts)}, 1)"
+        return self.printer(e)
+
+    def _items(self, e: n.Expr) -> list[str]:
+        if isinstance(e, n.List):
+            return [self.py(x) for x in e.items]
+        if isinstance(e, n.BinOp) and e.op == "+" and _list_like(e.left, self):
+            return self._items(e.left) + self._items(e.right)
+        if _list_like(e, self):
+            return [f"*{self._list(e)}"]
+        return [self.py(e)]
+
+    def _list(self, e: n.Expr) -> str:
+        if isinstance(e, n.Name) and e.id in self.lists:
+            v = self.vars[e.id]
+            return f"[{v}[i] for i in range({self.printer(self.lists[e.id])})]"
+        return self.py(e)
+
+    def stmts(self, body: tuple[n.Stmt, ...], key: tuple[int, ...], w: Writer) -> None:
+        e = self.e
+        for i, stmt in enumerate(body):
+            k = (*key, i)
+            if isinstance(stmt, n.Layer | n.Group):
+                target = (
+                    e._target(stmt, k, self.printer)[0]
+                    if isinstance(stmt, n.Layer)
+                    else e._path_text(stmt.name, stmt.rest, self.printer)
+                )
+                w.line(f"out = {target}({self.cur})")
+                self.cur = "out"
+            elif isinstance(stmt, n.Assign) and stmt.target.name in e.tensor_names:
+                value = self.py(stmt.value)
+                name = stmt.target.name
+                if name == "out":
+                    w.line(f"out = {value}")
+                    self.cur = "out"
+                    continue
+                var = self.vars.setdefault(name, e.ns(name))
+                w.line(f"{var} = {value}")
+                self.lists.pop(name, None)
+                self.pylists.discard(name)
+                if isinstance(stmt.value, n.Call) and stmt.value.func.name == "split":
+                    parts = stmt.value.args[1]
+                    self.lists[name] = (
+                        _int(len(parts.items)) if isinstance(parts, n.List) else parts
+                    )
+                elif _list_like(stmt.value, self):
+                    self.pylists.add(name)
+            elif isinstance(stmt, n.For):
+                self._settle(w)
+                w.line(f"for {e._rename(stmt.var.name)} in {self.printer(stmt.items)}:")
+                with w.indent():
+                    self.stmts(stmt.body, k, w)
+            elif isinstance(stmt, n.If):
+                self._settle(w)
+                w.line(f"if {self.printer(stmt.cond)}:")
+                with w.indent():
+                    self.stmts(stmt.then, (*k, 0), w)
+                    w.line("pass") if not stmt.then else None
+                if stmt.orelse:
+                    w.line("else:")
+                    with w.indent():
+                        self.stmts(stmt.orelse, (*k, 1), w)
+            elif isinstance(stmt, n.TapShortcut):
+                if self.cur != "x":
+                    w.line(f"tapped = {self.cur}")
+                    self.tapped = "tapped"
+            elif isinstance(stmt, n.AddShortcut) and not e.plain_only:
+                w.line(
+                    f"shortcut = x if self.downsample is None else self.downsample({self.tapped})"
+                )
+                if e.mixed:
+                    w.line("if self.residual:")
+                    with w.indent():
+                        w.line(
+                            f"{self.cur} = {self.cur} + shortcut"
+                            if self.cur == "out"
+                            else "out = x + shortcut"
+                        )
+                else:
+                    w.line(f"out = {self.cur} + shortcut")
+                self.cur = "out"
+
+    def _settle(self, w: Writer) -> None:
+        # A loop or branch may move `out`; before it, `out` must already name the running value.
+        if self.cur != "out":
+            w.line(f"out = {self.cur}")
+            self.cur = "out"
+
+
+def is_tensor_expr(e: n.Expr, tensors: set[str]) -> bool:
+    """Whether ``e`` makes a tensor (or a list of them), given the names that hold tensors."""
+    if isinstance(e, n.Name):
+        return e.id in tensors
+    if isinstance(e, n.Call) and e.func.name in ("concat", "split"):
+        return True
+    return any(is_tensor_expr(v, tensors) for v in _subexprs(e))
+
+
+def tensor_names(body: tuple[n.Stmt, ...]) -> set[str]:
+    """The names a body binds to tensors: ``out``, ``input`` and every name assigned an
+    expression of tensors (an empty list too, where the name later holds tensors)."""
+    assigns: list[n.Assign] = []
+
+    def walk(stmts: tuple[n.Stmt, ...]) -> None:
+        for stmt in stmts:
+            if isinstance(stmt, n.Assign):
+                assigns.append(stmt)
+            for inner in _children(stmt):
+                walk(inner)
+
+    walk(body)
+    names = {"out", "input"}
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if a.target.name not in names and is_tensor_expr(a.value, names):
+                names.add(a.target.name)
+                changed = True
+    return names
+
+
+def _list_like(e: n.Expr, f: _Forward) -> bool:
+    if isinstance(e, n.List | n.ListComp):
+        return True
+    if isinstance(e, n.Name):
+        return e.id in f.lists or e.id in f.pylists
+    if isinstance(e, n.Call) and e.func.name == "split":
+        return True
+    if isinstance(e, n.BinOp) and e.op == "+":
+        return _list_like(e.left, f) or _list_like(e.right, f)
+    return False
+
+
+def _subexprs(e: n.Expr) -> list[n.Expr]:
+    out: list[n.Expr] = []
+    for value in e.fields().values():
+        if isinstance(value, n.Expr):
+            out.append(value)
+        elif isinstance(value, tuple):
+            out.extend(v for v in value if isinstance(v, n.Expr))
+    return out
 
 
 def _const(e: n.Expr) -> Any:
@@ -391,21 +1109,6 @@ class DropPath(nn.Module):
         mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
         return x * mask / keep
 ''',
-    "SqueezeExcite": '''
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018): channel gates from globally pooled features."""
-
-    def __init__(self, channels: int, reduced: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Conv2d(channels, reduced, kernel_size=1, bias=True)
-        self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(reduced, channels, kernel_size=1, bias=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        s = x.mean((2, 3), keepdim=True)
-        s = self.fc2(self.act(self.fc1(s)))
-        return x * s.sigmoid()
-''',
     "ZeroPadShortcut": '''
 class ZeroPadShortcut(nn.Module):
     """Option A shortcut (He et al. 2015): subsample, append zero channels; no weights."""
@@ -420,7 +1123,106 @@ class ZeroPadShortcut(nn.Module):
             x = x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
 ''',
+    "StdConv2d": '''
+class StdConv2d(nn.Conv2d):
+    """A conv whose filters are standardised (zero mean, unit variance) on every call (BiT)."""
+
+    def __init__(self, *args: Any, eps: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight
+        var, mean = torch.var_mean(w, dim=(1, 2, 3), keepdim=True, unbiased=False)
+        w = (w - mean) * torch.rsqrt(var + self.eps)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+''',
+    "FrozenBatchNorm2d": '''
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed statistics and affine terms, all buffers (detection backbones)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(channels))
+        self.register_buffer("bias", torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+''',
+    "ChannelConv": '''
+class ChannelConv(nn.Conv1d):
+    """ECA's 1-D conv along the channels of a pooled Cx1x1 map (Wang et al. 2020)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(1, 1, size, padding=(size - 1) // 2, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.flatten(1).unsqueeze(1)).view_as(x)
+''',
+    "BlurPool2d": '''
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019): a fixed binomial blur, then subsampling."""
+
+    def __init__(self, channels: int, size: int = 3, stride: int = 2, reflect: bool = True) -> None:
+        super().__init__()
+        self.channels, self.stride, self.reflect = channels, stride, reflect
+        self.pad = (stride - 1 + size - 1) // 2
+        row = torch.tensor([float(math.comb(size - 1, k)) for k in range(size)])
+        kernel = ((row[:, None] * row[None, :]) / row.sum() ** 2).expand(channels, 1, size, size)
+        self.register_buffer("filt", kernel.clone(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        mode = "reflect" if self.reflect else "constant"
+        x = F.pad(x, (self.pad,) * 4, mode=mode)
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
+''',
+    "ChannelMean": '''
+class ChannelMean(nn.Module):
+    """The mean over channels at each position (CBAM's spatial attention input)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(1, keepdim=True)
+''',
+    "ChannelMax": '''
+class ChannelMax(nn.Module):
+    """The maximum over channels at each position."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.amax(1, keepdim=True)
+''',
+    "RadixSoftmax": '''
+class RadixSoftmax(nn.Module):
+    """Softmax over parallel paths (ResNeSt's radix, SK's kernels), in independent groups.
+
+    Channels come in as (groups, paths, C) and go out as (paths, groups, C).
+    """
+
+    def __init__(self, paths: int, groups: int = 1) -> None:
+        super().__init__()
+        self.paths, self.groups = paths, groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x.reshape(x.shape[0], self.groups, self.paths, -1).transpose(1, 2)
+        return y.softmax(1).reshape(x.shape)
+''',
 }
+
+_MAKE_DIVISIBLE = '''
+def make_divisible(
+    value: float, divisor: int = 8, min_value: Optional[int] = None, round_limit: float = 0.9
+) -> int:
+    """``value`` rounded to a multiple of ``divisor``, at least ``min_value`` (default: the
+    divisor) and not more than 10% below ``value``."""
+    floor = min_value or divisor
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+'''
+
 
 _INIT = '''
 def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
@@ -452,29 +1254,61 @@ def emit_torch(g: Graph) -> str:
     info = net(g)
     w = Writer()
     top = Namespace(
-        ("nn", "torch", "F", "Tensor", "Optional", "init_weights", "create_model", *_HELPERS)
+        (
+            "nn",
+            "torch",
+            "F",
+            "Tensor",
+            "Optional",
+            "Any",
+            "OrderedDict",
+            "math",
+            "make_divisible",
+            "init_weights",
+            "create_model",
+            *_HELPERS,
+        )
     )
+    module_classes = {name: top(class_name(name)) for name in _module_order(info.module_defs)}
     block_classes = {name: top(class_name(name)) for name in info.blocks}
     net_class = top(class_name(info.name))
     by_block: dict[str, list[BlockInstance]] = {}
     for b in blocks(g):
         by_block.setdefault(b.block, []).append(b)
 
-    emitters: list[tuple[_BlockEmitter, Writer]] = []
+    module_emitters: dict[str, _BodyEmitter] = {}
+    emitted: list[tuple[_BodyEmitter, Writer]] = []
+    for name, cls in module_classes.items():
+        mdef = info.module_defs[name]
+        e = _BodyEmitter(mdef, info.module_types[name], cls, layout(mdef.body), module_emitters)
+        body = Writer()
+        e.emit(body)
+        module_emitters[name] = e
+        emitted.append((e, body))
+    block_emitters: dict[str, _BodyEmitter] = {}
     for name, definition in info.blocks.items():
-        e = _BlockEmitter(
+        e = _BodyEmitter(
             definition,
             info.param_types[name],
-            by_block[name],
             block_classes[name],
             info.layouts[name],
+            module_emitters,
+            by_block[name],
         )
         body = Writer()
         e.emit(body)
-        emitters.append((e, body))
-    used = set().union(*(e.used_ops for e, _ in emitters)) | {g.nodes[v]["kind"] for v in g.nodes}
+        block_emitters[name] = e
+        emitted.append((e, body))
+    used = set().union(*(e.used_ops for e, _ in emitted)) | {g.nodes[v]["kind"] for v in g.nodes}
     helpers = [_HELPERS[h] for k, h in sorted(_HELPER_OF.items()) if k in used]
-    needs_f = "zero_pad" in used
+
+    network = Writer()
+    _emit_network(network, g, net_class, block_emitters)
+    bodies = [line for e, body in emitted for line in body.lines] + network.lines
+    uses_make_divisible = any("make_divisible(" in line for line in bodies)
+    needs_math = any("math." in line for line in bodies) or "blur_pool" in used
+    needs_f = bool({"zero_pad", "ws_conv", "blur_pool"} & used)
+    needs_ordered = any("OrderedDict(" in line for line in bodies)
 
     spec_name = _safe_filename(PurePath(info.spec).name)
     w.line(
@@ -489,28 +1323,32 @@ def emit_torch(g: Graph) -> str:
     w.line()
     w.line("from __future__ import annotations")
     w.line()
-    w.line("from typing import Optional")
+    if needs_math:
+        w.line("import math")
+    if needs_ordered:
+        w.line("from collections import OrderedDict")
+    w.line("from typing import Any, Optional")
     w.line()
     w.line("import torch")
     if needs_f:
         w.line("import torch.nn.functional as F")
     w.line("from torch import Tensor, nn")
     w.line()
-    w.line(
-        '__all__ = ["create_model", '
-        + ", ".join(f'"{c}"' for c in [net_class, *block_classes.values()])
-        + "]"
-    )
+    classes = [net_class, *block_classes.values(), *module_classes.values()]
+    w.line('__all__ = ["create_model", ' + ", ".join(f'"{c}"' for c in classes) + "]")
+    if uses_make_divisible:
+        w.line()
+        w.lines.extend(_MAKE_DIVISIBLE.rstrip("\n").split("\n"))
     for h in helpers:
         w.line()
         w.lines.extend(h.rstrip("\n").split("\n"))
-    for _, body in emitters:
+    for _, body in emitted:
         w.line()
         w.line()
         w.lines.extend(body.lines)
     w.line()
     w.line()
-    _emit_network(w, g, net_class, {e.block.name.name: e for e, _ in emitters})
+    w.lines.extend(network.lines)
     w.line()
     w.lines.extend(_INIT.rstrip("\n").split("\n"))
     w.line()
@@ -520,13 +1358,51 @@ def emit_torch(g: Graph) -> str:
     code = [line for line in w.lines if not line.startswith(("import", "from"))]
     if not any("torch." in line for line in code):
         w.lines.remove("import torch")
-    if not any("Optional[" in line for line in code):  # plain networks have no downsample
-        i = w.lines.index("from typing import Optional")
+    typing = [
+        t
+        for t in ("Any", "Optional")
+        if any(f"{t}[" in ln or f"{t}," in ln or f": {t}" in ln for ln in code)
+    ]
+    i = w.lines.index("from typing import Any, Optional")
+    if typing:
+        w.lines[i] = f"from typing import {', '.join(typing)}"
+    elif w.lines[i - 1] == "" and w.lines[i + 1] == "":
         del w.lines[i : i + 2]
+    else:
+        del w.lines[i]
     return w.getvalue()
 
 
-def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BlockEmitter]) -> None:
+def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
+    """Module definitions, each after the ones it uses (its class is built from theirs)."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for used in _ops_of(defs[name].body):
+            if used in defs and used != name:
+                visit(used)
+        order.append(name)
+
+    for name in defs:
+        visit(name)
+    return order
+
+
+def _ops_of(body: tuple[n.Stmt, ...]) -> list[str]:
+    out = []
+    for stmt in body:
+        if isinstance(stmt, n.Layer):
+            out.append(stmt.op.name)
+        elif isinstance(stmt, n.Group):
+            out.extend(c.op.name for c in stmt.body if isinstance(c, n.Layer))
+        for inner in _children(stmt):
+            out.extend(_ops_of(inner))
+    return out
+
+
+def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitter]) -> None:
     info = net(g)
     classes = info.classes
     w.line(f"class {cls}(nn.Module):")
@@ -546,52 +1422,146 @@ def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BlockEmitt
             f"in_chans: int = {literal(info.input[0])}, "
             f"zero_init_residual: bool = {literal(info.zero_init)}) -> None:"
         )
+        containers = _Containers(w)
         with w.indent():
             w.line("super().__init__()")
             ch = "in_chans"
-            stem_calls, ch = _emit_section(w, g, info.stem, ch)
+            stem_calls, ch = _emit_section(w, g, info.stem, ch, containers)
             for stage in info.stages:
-                w.line(f"self.{stage.name} = nn.Sequential(")
-                with w.indent():
-                    calls = []
-                    for b in stage.blocks:
-                        calls.append(emitters[b.block].call(g, b, ch))
-                        out = g.nodes[b.output]["shape"][0]
-                        if out != g.nodes[b.input]["shape"][0]:
-                            ch = literal(out)  # else the width is still `in_chans` (or as it was)
-                    i = 0
-                    while i < len(calls):
-                        j = i
-                        while j < len(calls) and calls[j] == calls[i]:
-                            j += 1
-                        if j - i >= 3:
-                            w.code(f"*[{calls[i]} for _ in range({j - i})],")
-                        else:
-                            for c in calls[i:j]:
-                                w.code(c + ",")
-                        i = j
-                w.line(")")
-            head_calls, ch = _emit_section(w, g, info.head, ch)
+                ch = _emit_stage(w, g, stage, ch, emitters, containers)
+            head_calls, ch = _emit_section(w, g, info.head, ch, containers)
             w.line("init_weights(self, zero_init_residual)")
         w.line()
         w.line("def forward(self, x: Tensor) -> Tensor:")
         with w.indent():
             for name in stem_calls:
-                w.line(f"x = self.{name}(x)")
+                w.line(f"x = {_attribute(name)}(x)")
             for stage in info.stages:
-                w.line(f"x = self.{stage.name}(x)")
+                w.line(f"x = {_attribute(stage.name)}(x)")
             for name in head_calls:
-                w.line(f"x = self.{name}(x)")
+                w.line(f"x = {_attribute(name)}(x)")
             w.line("return x")
 
 
-def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[str], str]:
-    """Emit the modules of a stem or head; return the forward calls and the channel expression."""
+def _attribute(path: str) -> str:
+    """``stages.0.blocks`` -> ``self.stages[0].blocks``."""
+    text = "self"
+    for part in path.split("."):
+        text += f"[{part}]" if part.isdigit() else f".{part}"
+    return text
+
+
+class _Containers:
+    """Creates the containers that dotted module paths of the network class need."""
+
+    def __init__(self, w: Writer):
+        self.w = w
+        self.made: set[str] = set()
+
+    def target(self, path: str) -> str:
+        """The assignment target for ``path``, after creating its containers."""
+        parts = path.split(".")
+        for depth in range(1, len(parts)):
+            parent = ".".join(parts[:depth])
+            child = parts[depth]
+            if parent in self.made:
+                continue
+            self.made.add(parent)
+            if depth > 1 and parts[depth - 1].isdigit():
+                grand = _attribute(".".join(parts[: depth - 1]))
+                self.w.line(f"{grand}.append(nn.ModuleDict())")
+                continue
+            kind = "ModuleList" if child.isdigit() else "ModuleDict"
+            self.w.line(f"{_attribute(parent)} = nn.{kind}()")
+        if parts[-1].isdigit():
+            return f"{_attribute('.'.join(parts[:-1]))}.append"
+        return _attribute(path) + " ="
+
+    def assign(self, path: str, lines: list[str]) -> None:
+        """``self.<path> = <ctor>``: ``lines`` is a one-line ctor, or an opener, the inner lines
+        (already indented one level deeper than here) and a closer."""
+        target = self.target(path)
+        w = self.w
+        if len(lines) == 1:
+            w.code(
+                f"{target}({lines[0]})" if target.endswith(".append") else f"{target} {lines[0]}"
+            )
+            return
+        if target.endswith(".append"):
+            w.line(f"{target}({lines[0]}")
+            w.lines.extend(lines[1:-1])
+            w.line(lines[-1] + ")")
+            return
+        w.line(f"{target} {lines[0]}")
+        w.lines.extend(lines[1:-1])
+        w.line(lines[-1])
+
+
+def _emit_stage(
+    w: Writer,
+    g: Graph,
+    stage: StageInfo,
+    ch: str,
+    emitters: dict[str, _BodyEmitter],
+    containers: _Containers,
+) -> str:
+    """Emit one stage's ``nn.Sequential`` of blocks; returns the width after it."""
+    calls = []
+    for b in stage.blocks:
+        calls.append(emitters[b.block].call(g, b, ch))
+        out = g.nodes[b.output]["shape"][0]
+        if out != g.nodes[b.input]["shape"][0]:
+            ch = literal(out)  # else the width is still `in_chans` (or as it was)
+    body = Writer()
+    body.level = w.level + 1
+    named = any(b.name != str(b.index) for b in stage.blocks)
+    if named:
+        body.line("OrderedDict(")
+        with body.indent():
+            body.line("[")
+            with body.indent():
+                for b, call in zip(stage.blocks, calls, strict=True):
+                    body.code(f'("{b.name}", {call}),')
+            body.line("]")
+        body.line(")")
+    else:
+        i = 0
+        while i < len(calls):
+            j = i
+            while j < len(calls) and calls[j] == calls[i]:
+                j += 1
+            if j - i >= 3:
+                body.code(f"*[{calls[i]} for _ in range({j - i})],")
+            else:
+                for c in calls[i:j]:
+                    body.code(c + ",")
+            i = j
+    containers.assign(stage.name, ["nn.Sequential(", *body.lines, ")"])
+    return ch
+
+
+def _emit_section(
+    w: Writer, g: Graph, nodes: list[int], ch: str, containers: _Containers
+) -> tuple[list[str], str]:
+    """Emit the modules of a stem or head; return the forward calls and the channel expression.
+
+    A section is a chain of layers; the layers under one first name (``conv1.0``, ``conv1.1``
+    or ``stem.conv``, ``stem.bn``) form one ``nn.Sequential``, numbered or named.
+    """
     calls: list[str] = []
-    modules: dict[str, str | list[str]] = {}  # in first-use order: one ctor, or a group's ctors
+    modules: dict[str, list[tuple[str, str]]] = {}  # root -> (child, ctor), in first-use order
     first_use = True
+    prev: int | None = None
     for v in nodes:
         d = g.nodes[v]
+        inputs = [u for u, _ in g.in_edges(v)]
+        if d["local"] is None or (prev is not None and inputs != [prev]):
+            raise CompileError.at(
+                d["span"],
+                "the torch backend emits a stem or head only as a chain of layers, one after "
+                "another; put branches in a module or block",
+            )
+        prev = v
         attrs = _concrete_attrs(d["kind"], d["attrs"])
         if d.get("out_sym"):
             attrs["out"] = d["out_sym"]
@@ -599,31 +1569,46 @@ def _emit_section(w: Writer, g: Graph, nodes: list[int], ch: str) -> tuple[list[
             attrs["inplace"] = "False"  # never overwrite the caller's input tensor
         ctor = module_ctor(d["kind"], ch, attrs)
         first_use = False
-        if "out" in attrs and d["kind"] != "se":
+        if "out" in attrs:
             ch = attrs["out"]
-        name = d["group"] if d["group"] is not None else d["path"]
-        if name not in modules:
-            modules[name] = [] if d["group"] is not None else ctor
-        elif d["group"] is None:
-            calls.append(name)  # a shared parameter-free module, used again
+        root, _, child = d["local"].partition(".")
+        if root not in modules:
+            modules[root] = []
+            calls.append(root)
+        elif calls[-1] != root or not child:
+            if child or any(c for c, _ in modules[root]):
+                raise CompileError.at(
+                    d["span"],
+                    f"the layers of '{root}' must follow one another in a stem or head",
+                )
+            calls.append(root)  # a shared parameter-free module, used again
             continue
-        entry = modules[name]
-        if isinstance(entry, list):
-            if not entry:
-                calls.append(name)
-            entry.append(ctor)
-        else:
-            calls.append(name)
-    for name, entry in modules.items():
-        if isinstance(entry, str):
-            w.code(f"self.{name} = {entry}")
+        modules[root].append((child, ctor))
+    for root, entries in modules.items():
+        if len(entries) == 1 and not entries[0][0]:
+            containers.assign(root, [entries[0][1]])
             continue
-        w.line(f"self.{name} = nn.Sequential(")
-        with w.indent():
-            for c in entry:
-                w.code(c + ",")
-        w.line(")")
+        containers.assign(root, _sequential(entries, w.level))
     return calls, ch
+
+
+def _sequential(entries: list[tuple[str, str]], level: int) -> list[str]:
+    """The lines of ``nn.Sequential(...)`` over numbered or named children."""
+    body = Writer()
+    body.level = level + 1
+    if all(c.isdigit() for c, _ in entries):
+        for _, ctor in entries:
+            body.code(ctor + ",")
+        return ["nn.Sequential(", *body.lines, ")"]
+    body.line("OrderedDict(")
+    with body.indent():
+        body.line("[")
+        with body.indent():
+            for child, ctor in entries:
+                body.code(f'("{child}", {ctor}),')
+        body.line("]")
+    body.line(")")
+    return ["nn.Sequential(", *body.lines, ")"]
 
 
 def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
@@ -631,14 +1616,19 @@ def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
     parts = []
     first = g.nodes[b.shortcut_nodes[0]]["in_shape"][0]
     cin = ch if first == g.nodes[b.input]["shape"][0] else literal(first)
+    names = []
     for v in b.shortcut_nodes:
         d = g.nodes[v]
         parts.append(module_ctor(d["kind"], cin, _concrete_attrs(d["kind"], d["attrs"])))
+        names.append(d["local"].partition(".")[2])
         if "out" in d["attrs"]:
             cin = literal(d["attrs"]["out"])
-    if len(parts) == 1 and g.nodes[b.shortcut_nodes[0]]["kind"] == "zero_pad":
+    if len(parts) == 1 and not names[0]:
         return parts[0]
-    return "nn.Sequential(" + ", ".join(parts) + ")"
+    if all(name.isdigit() for name in names):
+        return "nn.Sequential(" + ", ".join(parts) + ")"
+    pairs = ", ".join(f'("{name}", {part})' for name, part in zip(names, parts, strict=True))
+    return f"nn.Sequential(OrderedDict([{pairs}]))"
 
 
 def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:

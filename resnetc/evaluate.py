@@ -7,6 +7,7 @@ exactly (``//`` floors), so channel arithmetic never silently truncates.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,16 +16,9 @@ from typing import Any
 from . import nodes as n
 from .errors import CompileError
 
-#: Shortcut rules a network or stage can name.
-SHORTCUT_RULES = (
-    "identity",
-    "projection",
-    "projection_all",
-    "conv_projection",
-    "zero_pad",
-    "avg_down",
-    "none",
-)
+#: The shortcut rule that is no rule: the block's ``add`` disappears (plain networks). Every
+#: other rule is a ``rule`` definition (the standard ones are in ``lib/prelude.resnet``).
+NO_SHORTCUT = "none"
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,42 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-_BUILTINS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
+
+
+def make_divisible(
+    value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9
+) -> int:
+    """``value`` rounded to a multiple of ``divisor``, never below ``min_value`` (default: the
+    divisor) and never more than 10% below ``value``: timm's channel rounding."""
+    floor = min_value or divisor
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+
+
+def _range(*args: int) -> tuple[int, ...]:
+    return tuple(range(*args))
+
+
+#: Built-in functions on numbers: name -> (function, fewest args, most args, result type).
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
+    "min": (min, 2, 1 << 30, ""),
+    "max": (max, 2, 1 << 30, ""),
+    "abs": (abs, 1, 1, ""),
+    "int": (int, 1, 1, "int"),
+    "float": (float, 1, 1, "float"),
+    "round": (round, 1, 1, "int"),
+    "floor": (math.floor, 1, 1, "int"),
+    "ceil": (math.ceil, 1, 1, "int"),
+    "log2": (math.log2, 1, 1, "float"),
+    "make_divisible": (make_divisible, 1, 4, "int"),
+    "range": (_range, 1, 3, "list"),
+    "len": (len, 1, 1, "int"),
+    "sum": (sum, 1, 1, ""),
+}
+#: Functions whose arguments are ints (not any number).
+_INT_ARGS = ("range",)
+#: Functions that take one list.
+_LIST_ARGS = ("len", "sum")
 
 
 class Evaluator:
@@ -168,19 +197,79 @@ class Evaluator:
             return container[key]
         raise CompileError.at(e.value.span, f"{article(type_name(container))} cannot be indexed")
 
-    def eval_Call(self, e: n.Call) -> Value:
-        fn = _BUILTINS.get(e.func.name)
-        if fn is None:
+    def eval_String(self, e: n.String) -> str:
+        return e.value
+
+    def eval_ListComp(self, e: n.ListComp) -> tuple[Value, ...]:
+        items = self(e.items)
+        if not isinstance(items, tuple):
             raise CompileError.at(
-                e.func.span, f"unknown function '{e.func.name}'; expected min or max"
+                e.items.span, f"a list comprehension runs over a list, not {type_name(items)}"
             )
+        env = dict(self.env)
+        inner = self.child(env)
+        out = []
+        for item in items:
+            env[e.var.name] = item
+            out.append(inner(e.item))
+        return tuple(out)
+
+    def child(self, env: Mapping[str, Value]) -> Evaluator:
+        """An evaluator like this one over another environment (a loop body's)."""
+        return type(self)(env, self.resolve)
+
+    def eval_Call(self, e: n.Call) -> Value:
+        entry = FUNCTIONS.get(e.func.name)
+        if entry is None:
+            raise CompileError.at(
+                e.func.span,
+                f"unknown function '{e.func.name}'; expected one of {', '.join(sorted(FUNCTIONS))}",
+            )
+        fn, fewest, most, _ = entry
+        name = e.func.name
+        if not fewest <= len(e.args) <= most:
+            count = (
+                f"{fewest}"
+                if fewest == most
+                else (f"{fewest} or more" if most > 4 else f"{fewest} to {most}")
+            )
+            raise CompileError.at(e.span, f"{name}() takes {count} arguments, got {len(e.args)}")
         args = [self(a) for a in e.args]
-        if len(args) < 2 or not all(is_number(a) for a in args):
-            raise CompileError.at(e.span, f"{e.func.name}() takes two or more numbers")
+        if name in _LIST_ARGS:
+            if not isinstance(args[0], tuple) or (
+                name == "sum" and not all(is_number(a) for a in args[0])
+            ):
+                what = "a list of numbers" if name == "sum" else "a list"
+                raise CompileError.at(e.span, f"{name}() takes {what}")
+        else:
+            want = "int" if name in _INT_ARGS else "number"
+            for a, expr in zip(args, e.args, strict=True):
+                ok = is_number(a) and (want == "number" or isinstance(a, int))
+                if name == "make_divisible" and a is None:
+                    ok = True
+                if not ok:
+                    raise CompileError.at(
+                        expr.span,
+                        f"{name}() takes {'ints' if want == 'int' else 'numbers'}, "
+                        f"got {type_name(a)} {show(a)}",
+                    )
+        if name == "log2" and args[0] <= 0:
+            raise CompileError.at(e.span, f"log2() of {show(args[0])}: needs a positive number")
+        if name in ("int", "round", "floor", "ceil") and not math.isfinite(args[0]):
+            raise CompileError.at(e.span, f"{name}() of {show(args[0])}")
+        if name == "make_divisible" and len(args) > 1 and args[1] < 1:
+            raise CompileError.at(e.args[1].span, "make_divisible(): the divisor must be >= 1")
+        if name == "range" and len(args) == 3 and args[2] == 0:
+            raise CompileError.at(e.args[2].span, "range(): the step must not be 0")
         return fn(*args)
 
     def eval_BinOp(self, e: n.BinOp) -> Value:
-        left, right = self(e.left), self(e.right)
+        return self.arith(e, self(e.left), self(e.right))
+
+    def arith(self, e: n.BinOp, left: Value, right: Value) -> Value:
+        """``left e.op right`` on evaluated operands: numbers, or two lists joined by ``+``."""
+        if e.op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+            return left + right
         if not (is_number(left) and is_number(right)):
             raise CompileError.at(
                 e.span, f"'{e.op}' needs two numbers, got {type_name(left)} and {type_name(right)}"
@@ -272,7 +361,12 @@ def infer_type(expr: n.Expr, types: Mapping[str, str]) -> str:
         lt, rt = infer_type(expr.left, types), infer_type(expr.right, types)
         return "int" if lt == rt == "int" else "float"
     if isinstance(expr, n.Call):
+        fixed = FUNCTIONS[expr.func.name][3] if expr.func.name in FUNCTIONS else ""
+        if fixed:
+            return fixed
         return "int" if all(infer_type(a, types) == "int" for a in expr.args) else "float"
+    if isinstance(expr, n.ListComp):
+        return "list"
     if isinstance(expr, n.IfExp):
         a, b = infer_type(expr.then, types), infer_type(expr.orelse, types)
         return a if a == b else "float"

@@ -42,10 +42,12 @@ class ExprPrinter:
         python: bool = False,
         rename: Callable[[str], str] | None = None,
         int_division: Callable[[n.BinOp], bool] | None = None,
+        call: Callable[[str], str] | None = None,
     ):
         self.python = python
         self.rename = rename or (lambda name: name)
         self.int_division = int_division or (lambda e: False)
+        self.call = call or (lambda name: name)
 
     def __call__(self, e: n.Expr, context: int = 0) -> str:
         text, prec = self._render(e)
@@ -75,6 +77,11 @@ class ExprPrinter:
             return '"' + e.value.replace("\\", "\\\\").replace('"', '\\"') + '"', _PREC["atom"]
         if isinstance(e, n.List):
             return "[" + ", ".join(self(x) for x in e.items) + "]", _PREC["atom"]
+        if isinstance(e, n.ListComp):
+            return (
+                f"[{self(e.item)} for {self.rename(e.var.name)} in {self(e.items)}]",
+                _PREC["atom"],
+            )
         if isinstance(e, n.Map):
             pairs = ", ".join(
                 f"{self(k)}: {self(v)}" for k, v in zip(e.keys, e.values, strict=True)
@@ -83,7 +90,8 @@ class ExprPrinter:
         if isinstance(e, n.Index):
             return f"{self(e.value, _PREC['postfix'])}[{self(e.index)}]", _PREC["postfix"]
         if isinstance(e, n.Call):
-            return f"{e.func.name}({', '.join(self(a) for a in e.args)})", _PREC["postfix"]
+            func = self.call(e.func.name)
+            return f"{func}({', '.join(self(a) for a in e.args)})", _PREC["postfix"]
         if isinstance(e, n.Neg):
             return f"-{self(e.operand, _PREC['neg'])}", _PREC["neg"]
         if isinstance(e, n.Not):
@@ -152,6 +160,19 @@ def _wrap_literal(indent: str, prefix: str, e: n.Expr) -> str:
     else:
         return f"{indent}{prefix}{_spec(e)}"
     return _wrap(indent, prefix + "[", parts, "]" + index)
+
+
+def format_path(first: n.Ident, rest: tuple[n.PathPart, ...]) -> str:
+    """``conv1.conv``, ``paths.0.conv``, ``convs[i]``: a static index prints as ``.N``."""
+    text = first.name
+    for part in rest:
+        if isinstance(part, n.Ident):
+            text += f".{part.name}"
+        elif isinstance(part.index, n.Int):
+            text += f".{part.index.value}"
+        else:
+            text += f"[{_spec(part.index)}]"
+    return text
 
 
 def _options(opts: tuple[n.Option, ...]) -> str:
@@ -238,15 +259,51 @@ class _Printer:
 
     def stmt(self, s: n.Stmt, indent: str) -> None:
         if isinstance(s, n.Group | n.Section):
-            opener = f"{indent}{s.name.name}" + (": {" if isinstance(s, n.Group) else " {")
-            first_body = s.body[0].span.line if s.body else s.span.end_line
-            self.out.append(
-                opener + self._trailing(s.span.line, first_body - 1 if s.body else s.span.line)
+            opener = (
+                f"{indent}{format_path(s.name, s.rest)}: {{"
+                if isinstance(s, n.Group)
+                else f"{indent}{s.name.name} {{"
             )
-            self.body(s.body, indent + "    ", s.span.end_line)
-            self.out.append(f"{indent}}}" + self._trailing(s.span.end_line, s.span.end_line))
+            self._braced(opener, s.body, s.span, indent)
+            return
+        if isinstance(s, n.For):
+            opener = f"{indent}for {s.var.name} in {_spec(s.items)} {{"
+            self._braced(opener, s.body, s.span, indent)
+            return
+        if isinstance(s, n.If):
+            self._if(s, f"{indent}if ", indent)
             return
         self.out.append(_simple_stmt(s, indent) + self._trailing(s.span.line, s.span.end_line))
+
+    def _braced(
+        self, opener: str, body: tuple[n.Stmt, ...], span: n.Span, indent: str, close: bool = True
+    ) -> None:
+        first_body = body[0].span.line if body else span.end_line
+        self.out.append(opener + self._trailing(span.line, first_body - 1 if body else span.line))
+        end = span.end_line if close else (body[-1].span.end_line if body else span.line)
+        self.body(body, indent + "    ", end)
+        if close:
+            self.out.append(f"{indent}}}" + self._trailing(span.end_line, span.end_line))
+
+    def _if(self, s: n.If, opener: str, indent: str) -> None:
+        # `} else {` and `} else if` stay on the closing line: a newline would end the statement.
+        head = f"{opener}{_spec(s.cond)} {{"
+        if s.orelse is None:
+            self._braced(head, s.then, s.span, indent)
+            return
+        self._braced(head, s.then, s.span, indent, close=False)
+        chained = s.orelse[0] if len(s.orelse) == 1 and isinstance(s.orelse[0], n.If) else None
+        if chained is not None and chained.span.line > (s.then[-1].span.end_line if s.then else 0):
+            self._if(chained, f"{indent}}} else if ", indent)
+            return
+        tail = n.Span.model_construct(
+            file=s.span.file,
+            line=s.then[-1].span.end_line + 1 if s.then else s.span.line,
+            column=1,
+            end_line=s.span.end_line,
+            end_column=1,
+        )
+        self._braced(f"{indent}}} else {{", s.orelse, tail, indent)
 
     def item(self, item: n.Node, head: str, body: tuple[n.Stmt, ...] | None) -> None:
         self._flush(item.span.line, "")
@@ -266,7 +323,7 @@ def _simple_stmt(s: n.Stmt, indent: str) -> str:
         why = ", " + _spec(n.String(span=s.span, value=s.message)) if s.message is not None else ""
         return f"{indent}assert {_spec(s.cond)}{why}"
     if isinstance(s, n.Layer):
-        text = f"{s.name.name}: " if s.name else ""
+        text = f"{format_path(s.name, s.rest)}: " if s.name else ""
         text += s.op.name
         if s.kernel:
             text += f" {s.kernel[0]}x{s.kernel[1]}"
@@ -286,7 +343,7 @@ def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.Stage):
         tail = f" /{_posarg(s.stride)}" if s.stride is not None else ""
         tail += _options(s.options)
-        head = f"{s.name.name}: {_spec(s.count)} x {s.block.name}("
+        head = f"{format_path(s.name, s.rest)}: {_spec(s.count)} x {s.block.name}("
         return _wrap(indent, head, _args(s.args), ")" + tail)
     raise TypeError(f"cannot format {type(s).__name__}")
 
@@ -305,6 +362,12 @@ def format_module(m: n.Module, text: str | None = None) -> str:
             )
             head = _wrap("", f"block {item.name.name}(", _params(item.params), tail, margin=2)
             p.item(item, head, item.body)
+        elif isinstance(item, n.ModuleDef):
+            head = _wrap("", f"module {item.name.name}(", _params(item.params), ")", margin=2)
+            p.item(item, head, item.body)
+        elif isinstance(item, n.RuleDef):
+            when = f" when {_spec(item.when)}" if item.when is not None else ""
+            p.item(item, f"rule {item.name.name}{when}", item.body)
         elif isinstance(item, n.NetworkDef):
             head = f"network {item.name.name}"
             if item.params:

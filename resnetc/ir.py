@@ -1,11 +1,12 @@
 """The IR: a networkx DiGraph with one node per op, plus the records passes and backends share.
 
-Node attributes: ``kind`` (an op of :mod:`resnetc.ops` or ``input``/``add``/``zero_pad``),
-``attrs`` (concrete hyper-parameters), ``span`` (the spec text that caused the node),
-``scope`` (``("stem",)``, ``("head",)`` or ``(stage, block_index)``), ``key`` (the layer's
-position in its body, see :mod:`resnetc.layout`), ``group``; passes add ``shape``,
-``in_shape``, ``path`` (module path), ``params`` and ``macs``. Edges carry ``port``: 0 for the
-main input, 1 for the shortcut input of an ``add``.
+Node attributes: ``kind`` (an op of :mod:`resnetc.ops`, or ``input``, ``add``, ``mul``,
+``concat``, ``slice``), ``attrs`` (concrete hyper-parameters), ``span`` (the spec text that
+caused the node), ``scope`` (``("stem",)``, ``("head",)`` or ``(stage, block_index)``),
+``local`` (the module path inside its block, stem or head; None for ops without a module);
+passes add ``shape``, ``in_shape`` (of port 0), ``path`` (the full module path), ``params``
+and ``macs``. Edges carry ``port``, the input's position: an ``add`` made by ``add shortcut``
+reads the residual path on port 0 and the shortcut on port 1.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class BlockInstance:
     span: Span
     rule: str
     input: int
+    name: str = ""  # within the stage: "0", "1"... or "b1", "b2"... (a stage's prefix and start)
     output: int = -1
     add: int | None = None
     tap: int | None = None
@@ -44,10 +46,12 @@ class BlockInstance:
         "identity"  # what the shortcut pass chose: identity/projection/avg_down/zero_pad/none
     )
     shortcut_nodes: list[int] = field(default_factory=list)
+    #: Module definitions used in the block, by their path inside it.
+    modules: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
-        return f"{self.stage}.{self.index}"
+        return f"{self.stage}.{self.name or self.index}"
 
 
 @dataclass
@@ -74,6 +78,12 @@ class NetworkInfo:
     paper: str | None
     blocks: dict[str, n.BlockDef]
     param_types: dict[str, dict[str, str]]
+    #: Module definitions the network uses (one emitted class each) and their parameter types.
+    module_defs: dict[str, n.ModuleDef] = field(default_factory=dict)
+    module_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    rules: dict[str, n.RuleDef] = field(default_factory=dict)
+    #: What rule bodies may use (the program's modules), for the shortcut pass.
+    definitions: Any = None
     stem: list[int] = field(default_factory=list)
     head: list[int] = field(default_factory=list)
     sections: tuple[n.Stmt, ...] = ()  # stem body + head body, as laid out together
@@ -123,15 +133,17 @@ def lint(g: Graph) -> None:
         kind = d.get("kind")
         if kind not in OPS and kind not in INTERNAL:
             raise LintError(f"node {v} has unknown kind {kind!r}")
-        for key in ("attrs", "span", "scope"):
+        for key in ("attrs", "span", "scope", "local"):
             if key not in d:
                 raise LintError(f"node {v} ({kind}) has no {key!r}")
         ports = sorted(p for _, _, p in g.in_edges(v, data="port"))
-        expected = [] if kind == "input" else ([0] if kind != "add" else None)
-        if expected is not None and ports != expected:
-            raise LintError(f"node {v} ({kind}) has input ports {ports}, expected {expected}")
-        if kind == "add" and ports not in ([0], [0, 1]):
-            raise LintError(f"add node {v} has input ports {ports}")
+        if kind in ("add", "mul", "concat"):
+            if ports != list(range(len(ports))) or not ports:
+                raise LintError(f"{kind} node {v} has input ports {ports}")
+        else:
+            expected = [] if kind == "input" else [0]
+            if ports != expected:
+                raise LintError(f"node {v} ({kind}) has input ports {ports}, expected {expected}")
         shape = d.get("shape", ())
         if shape is not None and not all(isinstance(x, int) and x > 0 for x in shape):
             raise LintError(f"node {v} ({kind}) has a bad shape {shape!r}")
@@ -153,5 +165,8 @@ def _shared_module(g: Graph, a: int, b: int) -> bool:
     # single self.relu); two nodes may then carry one path, but only within one scope.
     da, db = g.nodes[a], g.nodes[b]
     return (
-        da["scope"] == db["scope"] and da["kind"] == db["kind"] and not OPS[da["kind"]].parametric
+        da["scope"] == db["scope"]
+        and da["kind"] == db["kind"]
+        and da["kind"] in OPS
+        and not OPS[da["kind"]].parametric
     )

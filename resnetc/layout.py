@@ -75,66 +75,93 @@ Key = tuple[int, ...]
 
 
 def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> dict[Key, str]:
-    """Map each layer's position in ``body`` (a path of statement indices) to its module name."""
+    """Map each unnamed layer's position in ``body`` (a path of statement indices: ``(i,)`` at
+    the top, ``(i, j)`` in a loop's body, ``(i, 0, j)`` / ``(i, 1, j)`` in an ``if``'s
+    branches) to its module name. (A group's children are named, or numbered ``group.j``.)
+
+    Named layers keep their names (they are the state_dict keys); here they only reserve their
+    first name, and plain names written twice in straight-line code are reported. Paths made in
+    loops (``convs[i]``) are checked when they are made, in elaboration.
+    """
     names: dict[Key, str] = {}
     problems: list[Diagnostic] = []
     taken: dict[str, n.Ident] = {}
-    for i, stmt in enumerate(body):
-        if isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
-            name = stmt.name.name
-            if name in RESERVED or name in reserved:
-                problems.append(
-                    Diagnostic(
-                        f"'{name}' cannot name a layer: it is reserved in the generated module",
-                        stmt.name.span,
-                    )
-                )
-            elif name in taken:
-                problems.append(
-                    Diagnostic(
-                        f"duplicate layer name '{name}' (first used at {taken[name].span})",
-                        stmt.name.span,
-                    )
-                )
-            else:
-                taken[name] = stmt.name
-                names[(i,)] = name
-    shared: dict[object, str] = {}
-    for i, stmt in enumerate(body):
-        if isinstance(stmt, n.Group):
-            for j, child in enumerate(stmt.body):
-                if isinstance(child, n.Layer) and child.name is not None:
+    unnamed: list[tuple[Key, n.Layer]] = []
+
+    def walk(stmts: tuple[n.Stmt, ...], key: Key, straight: bool) -> None:
+        for i, stmt in enumerate(stmts):
+            k = (*key, i)
+            if isinstance(stmt, n.For):
+                walk(stmt.body, k, False)
+            elif isinstance(stmt, n.If):
+                walk(stmt.then, (*k, 0), False)
+                if stmt.orelse is not None:
+                    walk(stmt.orelse, (*k, 1), False)
+            elif isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
+                name = stmt.name.name
+                if name in RESERVED or name in reserved:
                     problems.append(
                         Diagnostic(
-                            "layers inside a group are numbered, not named; drop the name "
-                            f"'{child.name.name}'",
-                            child.name.span,
+                            f"'{name}' cannot name a layer: it is reserved in the generated module",
+                            stmt.name.span,
                         )
                     )
-                elif not isinstance(child, n.Layer):
-                    problems.append(Diagnostic("a group may only hold layers", child.span))
-                names[(i, j)] = f"{stmt.name.name}.{j}"
-        elif isinstance(stmt, n.Layer) and stmt.name is None:
-            spec = OPS.get(stmt.op.name)
-            if spec is not None and spec.parametric:
+                elif name in taken and straight and not stmt.rest and plain.get(name):
+                    problems.append(
+                        Diagnostic(
+                            f"duplicate layer name '{name}' (first used at {taken[name].span})",
+                            stmt.name.span,
+                        )
+                    )
+                else:
+                    taken.setdefault(name, stmt.name)
+                    plain[name] = plain.get(name, True) and straight and not stmt.rest
+                if isinstance(stmt, n.Group):
+                    group(stmt)
+            elif isinstance(stmt, n.Layer):
+                unnamed.append((k, stmt))
+
+    def group(stmt: n.Group) -> None:
+        named = [c for c in stmt.body if isinstance(c, n.Layer) and c.name is not None]
+        for child in stmt.body:
+            if not isinstance(child, n.Layer):
+                problems.append(Diagnostic("a group may only hold layers", child.span))
+            elif named and child.name is None:
                 problems.append(
                     Diagnostic(
-                        f"this {stmt.op.name} has weights, so it needs a name "
-                        "(its state_dict key), "
-                        f"e.g. `{stmt.op.name}1: {stmt.op.name} ...`",
-                        stmt.span,
+                        "name every layer of this group or none (then they are numbered)",
+                        child.span,
                     )
                 )
-                continue
-            key = structure(stmt)
-            if key not in shared:
-                base, k = stmt.op.name, 1
-                candidate = base
-                while candidate in taken or candidate in shared.values() or candidate in reserved:
-                    candidate = f"{base}_{k}"
-                    k += 1
-                shared[key] = candidate
-            names[(i,)] = shared[key]
+            elif child.rest:
+                problems.append(
+                    Diagnostic("a layer in a group takes a plain name, not a path", child.span)
+                )
+
+    plain: dict[str, bool] = {}
+    walk(body, (), True)
+    shared: dict[object, str] = {}
+    for k, stmt in unnamed:
+        spec = OPS.get(stmt.op.name)
+        if spec is not None and spec.parametric:
+            problems.append(
+                Diagnostic(
+                    f"this {stmt.op.name} has weights, so it needs a name "
+                    "(its state_dict key), "
+                    f"e.g. `{stmt.op.name}1: {stmt.op.name} ...`",
+                    stmt.span,
+                )
+            )
+            continue
+        key = structure(stmt)
+        if key not in shared:
+            base, i = stmt.op.name, 1
+            candidate = base
+            while candidate in taken or candidate in shared.values() or candidate in reserved:
+                candidate = f"{base}_{i}"
+                i += 1
+            shared[key] = candidate
+        names[k] = shared[key]
     if problems:
         raise CompileError(problems)
     return names

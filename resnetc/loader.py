@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import nodes as n
-from .errors import CompileError, Diagnostic, Span
+from .errors import CompileError, Diagnostic, Span, register_source
+from .ops import INTERNAL, OPS
 from .parser import parse
 
 #: Where ``use NAME`` looks: the standard library shipped inside the package.
 STDLIB = Path(__file__).with_name("lib")
+
+#: Library files every program sees without a ``use``: the standard shortcut rules and the
+#: modules that were built-in ops once (``se``). Like the compiler, they are not part of a
+#: spec's source hash.
+PRELUDE = ("prelude",)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_library(path: str, text: str) -> n.Module:
+    return parse(text, path)
+
+
+def parse_cached(text: str, filename: str) -> n.Module:
+    """Parse a library file once per process (the standard library is read on every compile)."""
+    register_source(filename, text)
+    return _parse_library(filename, text)
 
 
 @dataclass
@@ -20,6 +38,8 @@ class Program:
     root: n.Module
     blocks: dict[str, n.BlockDef] = field(default_factory=dict)
     networks: dict[str, n.NetworkDef | n.NetworkAlias] = field(default_factory=dict)
+    module_defs: dict[str, n.ModuleDef] = field(default_factory=dict)
+    rules: dict[str, n.RuleDef] = field(default_factory=dict)
     modules: dict[str, n.Module] = field(default_factory=dict)  # resolved path -> module
     sources: dict[str, str] = field(default_factory=dict)  # resolved path -> text
 
@@ -52,9 +72,14 @@ def load_text(
     """Like :func:`load`, for text that is not (or not yet) in a file."""
     root = parse(text, filename)
     program = Program(root=root)
+    linker = _Linker(program)
+    for name in PRELUDE:
+        path = STDLIB / f"{name}.resnet"
+        prelude = parse_cached(path.read_text(encoding="utf-8"), display_name(path))
+        linker.link(prelude, str(path.resolve()), STDLIB, stack=[str(path)])
     key = str(origin) if origin else filename
     program.sources[key] = text
-    _Linker(program).link(root, key, base or Path.cwd(), stack=[key])
+    linker.link(root, key, base or Path.cwd(), stack=[key])
     return program
 
 
@@ -79,15 +104,20 @@ class _Linker:
                     continue
                 text = target.read_text(encoding="utf-8")
                 self.program.sources[tkey] = text
-                used = parse(text, display_name(target))
+                in_lib = target.parent == STDLIB.resolve()
+                used = (parse_cached if in_lib else parse)(text, display_name(target))
                 self.link(used, tkey, target.parent, [*stack, tkey])
                 continue
-            kind, table = (
-                ("block", self.program.blocks)
-                if isinstance(item, n.BlockDef)
-                else ("network", self.program.networks)
-            )
+            kind, table = self._table(item)
             name = item.name.name
+            if kind == "module" and (name in OPS or name in INTERNAL):
+                problems.append(
+                    Diagnostic(
+                        f"module '{name}' would hide the built-in op of that name",
+                        item.name.span,
+                    )
+                )
+                continue
             first = self.where.get((kind, name))
             if first is not None:
                 problems.append(
@@ -100,13 +130,23 @@ class _Linker:
         if problems:
             raise CompileError(problems)
 
+    def _table(self, item: n.Node) -> tuple[str, dict]:  # type: ignore[type-arg]
+        p = self.program
+        if isinstance(item, n.BlockDef):
+            return "block", p.blocks
+        if isinstance(item, n.ModuleDef):
+            return "module", p.module_defs
+        if isinstance(item, n.RuleDef):
+            return "rule", p.rules
+        return "network", p.networks
+
     def _resolve(self, item: n.Use, base: Path) -> Path:
         if item.is_path:
             target = (base / item.target).resolve()
             what = f'file "{item.target}" (looked in {display_name(base)})'
         else:
             target = (STDLIB / f"{item.target}.resnet").resolve()
-            libs = sorted(p.stem for p in STDLIB.glob("*.resnet"))
+            libs = sorted(p.stem for p in STDLIB.glob("*.resnet") if p.stem not in PRELUDE)
             what = f"library '{item.target}'; the standard libraries are: {', '.join(libs)}"
         if not target.is_file():
             raise CompileError.at(item.span, f"`use` cannot find {what}")

@@ -1,8 +1,10 @@
-"""Elaboration and lowering: a Program + a network name + overrides -> the IR graph.
+"""Lowering: a Program + a network name + overrides -> the IR graph.
 
-Elaboration binds a family's parameters (defaults, the alias's arguments, ``--set`` overrides),
-evaluates the network body, expands every stage into block instances and evaluates each block's
-body with its concrete arguments. Lowering emits one graph node per layer as it goes.
+Lowering binds a family's parameters (defaults, the alias's arguments, ``--set`` overrides),
+evaluates the network body and expands every stage into block instances with concrete
+arguments. Each body (stem, block instance, head) is elaborated (:mod:`resnetc.elaborate`:
+loops unrolled, conditionals taken, modules inlined, paths worked out) and its ops become graph
+nodes here.
 """
 
 from __future__ import annotations
@@ -13,13 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import nodes as n
+from .elaborate import (
+    INPUT,
+    Definitions,
+    Elaborated,
+    Elaborator,
+    check_assert,
+    coerce,
+    param_types,
+)
 from .errors import CompileError, Diagnostic, Span, UsageError
-from .evaluate import SHORTCUT_RULES, Evaluator, Symbol, Value, show, type_name
-from .formatter import format_expr
+from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
+from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, layout
 from .loader import Program
-from .ops import OPS, default_padding
+from .ops import Shape
 
 SETTINGS = ("input", "classes", "shortcut", "zero_init", "title", "paper")
 SECTIONS = ("stem", "head")
@@ -73,12 +84,9 @@ def _constant_expansion(expr: n.Expr) -> int:
         ) from None
 
 
-def _check_assert(stmt: n.Assert, ev: Evaluator) -> None:
-    if not ev.boolean(stmt.cond):
-        from .formatter import format_expr
-
-        why = f": {stmt.message}" if stmt.message else ""
-        raise CompileError.at(stmt.cond.span, f"assertion `{format_expr(stmt.cond)}` failed{why}")
+def rule_names(program: Program) -> list[str]:
+    """The shortcut rules a network can name: the defined ones, then ``none``."""
+    return [*program.rules, NO_SHORTCUT]
 
 
 @dataclass
@@ -90,6 +98,8 @@ class _PendingStage:
     stride: int
     dilate: bool
     env: dict[str, Value]
+    prefix: str
+    start: int
 
 
 class _Lowering:
@@ -99,12 +109,15 @@ class _Lowering:
         self.next_id = 0
         self.param_types: dict[str, dict[str, str]] = {}
         self.block_layouts: dict[str, dict[tuple[int, ...], str]] = {}
+        self.defs = Definitions(program.module_defs, self._resolve)
+        self.elaborator = Elaborator(self.defs)
+        self.stopped = False  # a body could not be elaborated for want of a shape
 
     # ------------------------------------------------------------------ network level
     def _resolve(self, name: str) -> Symbol | None:
         if name in self.program.blocks:
             return Symbol("block", name)
-        if name in SHORTCUT_RULES:
+        if name in self.program.rules or name == NO_SHORTCUT:
             return Symbol("rule", name)
         return None
 
@@ -188,7 +201,7 @@ class _Lowering:
             if isinstance(stmt, n.Assign):
                 env[stmt.target.name] = ev(stmt.value)
             elif isinstance(stmt, n.Assert):
-                _check_assert(stmt, ev)
+                check_assert(stmt, ev)
             elif isinstance(stmt, n.Setting):
                 self._setting(stmt, ev, settings, setting_span, env)
             elif isinstance(stmt, n.Section):
@@ -217,7 +230,7 @@ class _Lowering:
                 definition.name.span, f"network '{definition.name.name}' has no stages"
             )
         stage_names = [p.stmt.name for p in pending]
-        self._check_stage_names(stage_names)
+        self._check_stage_names([p.stmt for p in pending])
         # Build the graph: input, stem, stages, head.
         c, h, w = settings["input"]
         source = "".join(self.program.sources.values())
@@ -232,6 +245,10 @@ class _Lowering:
             paper=settings.get("paper"),
             blocks={},
             param_types=self.param_types,
+            module_defs={},
+            module_types=self.defs.module_types,
+            rules=self.program.rules,
+            definitions=self.defs,
         )
         self.g.graph["net"] = info
         self.g.graph["diagnostics"] = []
@@ -240,16 +257,22 @@ class _Lowering:
         stem = sections.get("stem")
         head = sections.get("head")
         info.sections = (stem.body if stem else ()) + (head.body if head else ())
-        info.layouts[NETWORK_LAYOUT] = layout(
+        info.layouts[NETWORK_LAYOUT] = names = layout(
             info.sections, reserved=frozenset(s.name for s in stage_names)
         )
         if stem:
-            current, info.stem = self._body(stem.body, ev, current, ("stem",), 0)
+            current, info.stem = self._section(stem.body, ev, current, "stem", names, 0)
         total = sum(p.count for p in pending)
         block_index = 0
         dilation = 1
         for p in pending:
-            stage = StageInfo(name=p.stmt.name.name, span=p.stmt.span, block=p.block.name.name)
+            if self.stopped:
+                break
+            stage = StageInfo(
+                name=format_path(p.stmt.name, p.stmt.rest),
+                span=p.stmt.span,
+                block=p.block.name.name,
+            )
             info.stages.append(stage)
             stride = p.stride
             first_dilation = dilation
@@ -272,6 +295,7 @@ class _Lowering:
                     span=p.stmt.span,
                     rule=p.rule,
                     input=current,
+                    name=f"{p.prefix}{p.start + i}",
                 )
                 try:
                     current = self._block(p.block, inst)
@@ -285,14 +309,17 @@ class _Lowering:
                         )
                         for d in exc.diagnostics
                     ) from None
+                if self.stopped:
+                    break
                 stage.blocks.append(inst)
                 block_index += 1
             info.blocks[p.block.name.name] = p.block
             info.layouts[p.block.name.name] = self.block_layouts[p.block.name.name]
-        if head:
-            current, info.head = self._body(
-                head.body, ev, current, ("head",), len(stem.body) if stem else 0
-            )
+        if head and not self.stopped:
+            base = len(stem.body) if stem else 0
+            current, info.head = self._section(head.body, ev, current, "head", names, base)
+        for name in self.defs.module_types:
+            info.module_defs[name] = self.program.module_defs[name]
         self.g.graph["next_id"] = self.next_id  # passes that insert nodes continue from here
         return self.g
 
@@ -351,28 +378,31 @@ class _Lowering:
             settings["zero_init"] = ev.boolean(value_expr)
 
     def _rule(self, ev: Evaluator, expr: n.Expr) -> str:
-        if isinstance(expr, n.Name) and expr.id not in ev.env and expr.id not in SHORTCUT_RULES:
+        rules = rule_names(self.program)
+        if isinstance(expr, n.Name) and expr.id not in ev.env and expr.id not in rules:
             raise CompileError.at(
                 expr.span,
-                f"unknown shortcut rule '{expr.id}'; expected one of {', '.join(SHORTCUT_RULES)}",
+                f"unknown shortcut rule '{expr.id}'; expected one of {', '.join(rules)}",
             )
         value = ev(expr)
         if not (isinstance(value, Symbol) and value.kind == "rule"):
             raise CompileError.at(
                 expr.span,
-                f"expected a shortcut rule ({', '.join(SHORTCUT_RULES)}), "
+                f"expected a shortcut rule ({', '.join(rules)}), "
                 f"got {type_name(value)} {show(value)}",
             )
         return value.name
 
-    def _check_stage_names(self, names: list[n.Ident]) -> None:
+    def _check_stage_names(self, stages: list[n.Stage]) -> None:
         seen: dict[str, n.Ident] = {}
         problems = []
-        for ident in names:
-            if ident.name in seen:
+        for stage in stages:
+            ident = stage.name
+            path = format_path(ident, stage.rest)
+            if path in seen:
                 problems.append(
                     Diagnostic(
-                        f"duplicate stage name '{ident.name}' (first at {seen[ident.name].span})",
+                        f"duplicate stage name '{path}' (first at {seen[path].span})",
                         ident.span,
                     )
                 )
@@ -384,7 +414,7 @@ class _Lowering:
                         ident.span,
                     )
                 )
-            seen[ident.name] = ident
+            seen[path] = ident
         if problems:
             raise CompileError(problems)
 
@@ -405,9 +435,16 @@ class _Lowering:
         stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
         dilate, dilate_span = False, stmt.span
         rule = ""  # the network's rule, unless the stage names its own
+        prefix, start = "", 0
         for opt in stmt.options:
             key = opt.key.name
-            if key == "shortcut":
+            if key == "prefix":
+                prefix = self._prefix(ev, opt)
+            elif key == "start":
+                if opt.value is None:
+                    raise CompileError.at(opt.span, "write `start = N`")
+                start = ev.integer(opt.value, "the first block's number", minimum=0)
+            elif key == "shortcut":
                 if opt.value is None:
                     raise CompileError.at(opt.span, "write `shortcut = RULE`")
                 rule = self._rule(ev, opt.value)
@@ -416,7 +453,8 @@ class _Lowering:
                 dilate_span = opt.span
             else:
                 raise CompileError.at(
-                    opt.key.span, f"unknown stage option '{key}'; expected shortcut or dilate"
+                    opt.key.span,
+                    f"unknown stage option '{key}'; expected shortcut, dilate, prefix or start",
                 )
         names = [p.name.name for p in block.params]
         if stride != 1 or stmt.stride is not None:
@@ -433,34 +471,23 @@ class _Lowering:
                 "so the stage cannot dilate",
             )
         self._block_types(block)
-        return _PendingStage(stmt, count, block, rule, stride, dilate, dict(env))
+        return _PendingStage(stmt, count, block, rule, stride, dilate, dict(env), prefix, start)
+
+    def _prefix(self, ev: Evaluator, opt: n.Option) -> str:
+        value = ev(opt.value) if opt.value is not None else None
+        if not (isinstance(value, str) and value.isidentifier() and value.isascii()):
+            raise CompileError.at(
+                opt.value.span if opt.value is not None else opt.span,
+                'prefix takes a name in quotes, e.g. `prefix = "b"` (blocks b0, b1, ...)',
+            )
+        return value
 
     # ------------------------------------------------------------------ blocks
     def _block_types(self, block: n.BlockDef) -> dict[str, str]:
         name = block.name.name
         if name in self.param_types:
             return self.param_types[name]
-        types: dict[str, str] = {}
-        seen_default = False
-        for p in block.params:
-            if p.default is None:
-                if seen_default:
-                    raise CompileError.at(
-                        p.name.span,
-                        f"parameter '{p.name.name}' has no default but follows one that has",
-                    )
-                types[p.name.name] = ""  # fixed by the first call
-                continue
-            seen_default = True
-            d = p.default
-            literal = d.operand if isinstance(d, n.Neg) else d
-            if not isinstance(literal, n.Int | n.Float | n.Bool):
-                raise CompileError.at(
-                    d.span,
-                    "a block parameter's default must be a number or "
-                    "true/false (it becomes a Python default)",
-                )
-            types[p.name.name] = type_name(Evaluator({})(d))
+        types = param_types(block.params)
         self.param_types[name] = types
         self.block_layouts[name] = layout(block.body)
         return types
@@ -498,195 +525,92 @@ class _Lowering:
                         given[key].span, "the dilation is set by the stages; do not pass it as well"
                     )
                 value = dilation
-            values[key] = self._coerce(value, types, key, expr, block)
+            values[key] = coerce(value, types, key, expr.span, f"block '{block.name.name}'")
         return values
-
-    def _coerce(
-        self, value: Value, types: dict[str, str], key: str, expr: n.Expr, block: n.BlockDef
-    ) -> Value:
-        got = type_name(value)
-        if got not in ("int", "float", "bool"):
-            raise CompileError.at(
-                expr.span, f"block parameters are numbers or true/false; '{key}' got a {got}"
-            )
-        want = types[key]
-        if not want:
-            types[key] = want = got
-        if want == got:
-            return value
-        if want == "float" and got == "int":
-            return float(value)
-        raise CompileError.at(
-            expr.span,
-            f"parameter '{key}' of block '{block.name.name}' is {want}, got {got} {show(value)}",
-        )
 
     def _block(self, block: n.BlockDef, inst: BlockInstance) -> int:
         env: dict[str, Value] = dict(inst.args)
         # The expansion is a class attribute of the emitted block, so it must be a constant.
         env["expansion"] = 1 if block.expansion is None else _constant_expansion(block.expansion)
-        scope = (inst.stage, inst.index)
-        current, inst.nodes = self._body(
-            block.body, Evaluator(env, self._resolve), inst.input, scope, 0, inst
+        env.setdefault("index", inst.index)
+        body = self._elaborate(
+            block.body, env, self.block_layouts[block.name.name], inst.input, "block"
         )
-        inst.output = current
-        return current
+        if body is None:
+            return inst.input
+        inst.output, inst.nodes, ids = self._place(body, inst.input, (inst.stage, inst.index))
+        inst.tap = ids.get(body.tap) if body.tap is not None else None
+        inst.add = ids.get(body.add) if body.add is not None else None
+        inst.modules = body.modules
+        return inst.output
 
-    # ------------------------------------------------------------------ bodies and layers
+    def _section(
+        self,
+        body: tuple[n.Stmt, ...],
+        ev: Evaluator,
+        current: int,
+        name: str,
+        names: dict[tuple[int, ...], str],
+        base: int,
+    ) -> tuple[int, list[int]]:
+        # The stem and head share one layout (one namespace in the network class): the head's
+        # statements are numbered after the stem's.
+        assert isinstance(ev.env, dict)
+        keyed = {
+            (k[0] - base, *k[1:]): v for k, v in names.items() if base <= k[0] < base + len(body)
+        }
+        elaborated = self._elaborate(body, dict(ev.env), keyed, current, "section")
+        if elaborated is None:
+            return current, []
+        output, nodes, _ = self._place(elaborated, current, (name,))
+        return output, nodes
+
+    def _elaborate(
+        self,
+        body: tuple[n.Stmt, ...],
+        env: dict[str, Value],
+        names: dict[tuple[int, ...], str],
+        current: int,
+        kind: str,
+    ) -> Elaborated | None:
+        shape: Shape | None = self.g.nodes[current].get("shape")
+        try:
+            return self.elaborator.body(body, env, names, shape, kind)
+        except CompileError:
+            if shape is None:
+                # An earlier body already failed shape inference, which the passes report
+                # (with every other problem found so far): stop building here.
+                self.stopped = True
+                return None
+            raise
+
+    def _place(
+        self, body: Elaborated, current: int, scope: tuple[Any, ...]
+    ) -> tuple[int, list[int], dict[int, int]]:
+        """Add an elaborated body's ops to the graph after ``current``."""
+        ids = {INPUT: current}
+        made: list[int] = []
+        for i, op in enumerate(body.ops):
+            v = self._node(op.kind, op.attrs, op.span, scope, op.path, **op.extra)
+            if op.shape is not None:
+                self.g.nodes[v]["shape"] = op.shape
+            for port, u in enumerate(op.inputs):
+                self.g.add_edge(ids[u], v, port=port)
+            ids[i] = v
+            made.append(v)
+        return ids[body.output], made, ids
+
+    # ------------------------------------------------------------------ nodes
     def _node(
         self,
         kind: str,
         attrs: dict[str, Any],
         span: Span,
         scope: tuple[Any, ...],
-        key: tuple[int, ...] | None,
-        group: str | None = None,
+        local: str | None,
         **extra: Any,
     ) -> int:
         v = self.next_id
         self.next_id += 1
-        self.g.add_node(
-            v, kind=kind, attrs=attrs, span=span, scope=scope, key=key, group=group, **extra
-        )
+        self.g.add_node(v, kind=kind, attrs=attrs, span=span, scope=scope, local=local, **extra)
         return v
-
-    def _chain(self, prev: int, v: int) -> int:
-        self.g.add_edge(prev, v, port=0)
-        return v
-
-    def _body(
-        self,
-        body: tuple[n.Stmt, ...],
-        ev: Evaluator,
-        current: int,
-        scope: tuple[Any, ...],
-        key_base: int,
-        inst: BlockInstance | None = None,
-    ) -> tuple[int, list[int]]:
-        made: list[int] = []
-        env = ev.env
-        assert isinstance(env, dict)
-        for i, stmt in enumerate(body):
-            key = (key_base + i,)
-            if isinstance(stmt, n.Assign):
-                env[stmt.target.name] = ev(stmt.value)
-            elif isinstance(stmt, n.Assert):
-                _check_assert(stmt, ev)
-            elif isinstance(stmt, n.Layer):
-                current = self._chain(current, self._layer(stmt, ev, scope, key))
-                made.append(current)
-            elif isinstance(stmt, n.Group):
-                for j, child in enumerate(stmt.body):
-                    assert isinstance(child, n.Layer)  # layout() has checked
-                    v = self._layer(child, ev, scope, (key_base + i, j), group=stmt.name.name)
-                    current = self._chain(current, v)
-                    made.append(current)
-            elif isinstance(stmt, n.TapShortcut | n.AddShortcut):
-                if inst is None:
-                    raise CompileError.at(
-                        stmt.span, "shortcuts belong in blocks, not in a stem or head"
-                    )
-                if inst.add is not None:
-                    raise CompileError.at(stmt.span, "this block already added its shortcut")
-                if isinstance(stmt, n.TapShortcut):
-                    if inst.tap is not None:
-                        raise CompileError.at(
-                            stmt.span, "the shortcut is already tapped in this block"
-                        )
-                    inst.tap = current
-                else:
-                    current = self._chain(current, self._node("add", {}, stmt.span, scope, key))
-                    inst.add = current
-                    made.append(current)
-            else:
-                raise CompileError.at(
-                    stmt.span, f"a {type(stmt).__name__.lower()} cannot appear here"
-                )
-        return current, made
-
-    def _layer(
-        self,
-        layer: n.Layer,
-        ev: Evaluator,
-        scope: tuple[Any, ...],
-        key: tuple[int, ...],
-        group: str | None = None,
-    ) -> int:
-        kind = layer.op.name
-        spec = OPS.get(kind)
-        if spec is None:
-            raise CompileError.at(
-                layer.op.span, f"unknown op '{kind}'; expected one of {', '.join(sorted(OPS))}"
-            )
-        attrs: dict[str, Any] = {}
-        if layer.kernel is not None:
-            if not spec.kernel:
-                raise CompileError.at(layer.span, f"{kind} takes no kernel size")
-            if min(layer.kernel) < 1:
-                raise CompileError.at(layer.span, "a kernel size must be at least 1")
-            attrs["kernel"] = layer.kernel
-        elif spec.kernel:
-            raise CompileError.at(layer.op.span, f"{kind} needs a kernel size, e.g. `{kind} 3x3`")
-        if layer.stride is not None:
-            if not spec.stride:
-                raise CompileError.at(layer.stride.span, f"{kind} takes no stride")
-            attrs["stride"] = ev.integer(layer.stride, "a stride", minimum=1)
-        elif spec.stride:
-            attrs["stride"] = 1
-        if layer.out is not None:
-            if spec.out == "no":
-                raise CompileError.at(
-                    layer.out.span, f"{kind} keeps its input's width; it takes no `->`"
-                )
-            attrs["out"] = ev.integer(layer.out, "a width", minimum=1)
-        elif spec.out == "required":
-            raise CompileError.at(layer.op.span, f"{kind} needs an output width: `{kind} ... -> C`")
-        if layer.arg is not None:
-            if spec.arg is None:
-                raise CompileError.at(layer.arg.span, f"{kind} takes no argument here")
-            attrs[spec.arg] = self._option_value(ev, layer.arg, spec.arg, spec.arg_type)
-        elif spec.arg is not None:
-            attrs[spec.arg] = 0.0
-        for opt in layer.options:
-            name = opt.key.name
-            if name not in spec.options:
-                known = ", ".join(spec.options) or "none"
-                raise CompileError.at(
-                    opt.key.span, f"{kind} has no option '{name}'; its options: {known}"
-                )
-            if name in attrs:
-                raise CompileError.at(opt.key.span, f"option '{name}' is given twice")
-            typ = spec.options[name][0]
-            if opt.value is None:
-                if typ != "bool":
-                    raise CompileError.at(opt.span, f"write `{name} = ...`")
-                attrs[name] = True
-            else:
-                attrs[name] = self._option_value(ev, opt.value, name, typ)
-        for name, (_, default) in spec.options.items():
-            attrs.setdefault(name, default)
-        if kind == "conv" and attrs["dilation"] < 1:
-            raise CompileError.at(layer.span, "dilation must be at least 1")
-        if "padding" in attrs:
-            p = attrs["padding"]
-            kh, kw = attrs["kernel"]
-            d = attrs.get("dilation", 1)
-            attrs["padding"] = (
-                (default_padding(kh, d), default_padding(kw, d)) if p is None else (p, p)
-            )
-        if kind in ("dropout", "drop_path") and not 0 <= attrs[spec.arg or ""] < 1:
-            raise CompileError.at(
-                layer.arg.span if layer.arg else layer.span, f"{kind} rate must be in [0, 1)"
-            )
-        extra = {}
-        if isinstance(layer.out, n.Name) and layer.out.id == "classes":
-            extra["out_sym"] = "num_classes"
-        local = layer.name.name if layer.name else None
-        return self._node(kind, attrs, layer.span, scope, key, group, name=local, **extra)
-
-    def _option_value(self, ev: Evaluator, expr: n.Expr, name: str, typ: str) -> Any:
-        if typ == "int":
-            return ev.integer(expr, name, minimum=0)
-        if typ == "bool":
-            return ev.boolean(expr)
-        return float(ev.number(expr, name))

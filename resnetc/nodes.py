@@ -93,7 +93,8 @@ class Index(Expr):
 
 
 class Call(Expr):
-    """``min(a, b)`` and ``max(a, b)``: the built-in functions."""
+    """A built-in function: ``min``, ``max``, ``int``, ``round``, ``make_divisible``, ``range``,
+    ``concat``, ``split``, ``sum``... (:mod:`resnetc.evaluate` lists them)."""
 
     func: Ident
     args: tuple[Expr, ...]
@@ -150,9 +151,17 @@ class Shape(Expr):
 
 
 class String(Expr):
-    """A string literal, only as the value of metadata settings (``title``, ``paper``)."""
+    """A string literal: metadata settings (``title``, ``paper``) and name prefixes."""
 
     value: str
+
+
+class ListComp(Expr):
+    """``[expr for name in items]``: a list built from each item."""
+
+    item: Expr
+    var: Ident
+    items: Expr
 
 
 # ---------------------------------------------------------------- statements
@@ -176,8 +185,19 @@ class Assign(Stmt):
     value: Expr
 
 
+class PathIndex(Node):
+    """``[i]`` or ``.0`` in a module path: an indexed child (``nn.ModuleList`` / ``Sequential``)."""
+
+    index: Expr
+
+
+#: The parts of a module path after its first name: ``.name`` or ``[index]``.
+PathPart = Ident | PathIndex
+
+
 class Layer(Stmt):
-    """``name: op KxK arg /stride -> out, opt = v``: one operation (conv, bn, relu, ...)."""
+    """``name: op KxK arg /stride -> out, opt = v``: one operation (conv, bn, relu, ...) or a
+    use of a ``module`` definition; ``name.child[i]: ...`` places it deeper (``rest``)."""
 
     name: Ident | None
     op: Ident
@@ -186,6 +206,7 @@ class Layer(Stmt):
     stride: Expr | None
     out: Expr | None
     options: tuple[Option, ...]
+    rest: tuple[PathPart, ...] = ()
 
 
 class Group(Stmt):
@@ -193,6 +214,23 @@ class Group(Stmt):
 
     name: Ident
     body: tuple[Stmt, ...]
+    rest: tuple[PathPart, ...] = ()
+
+
+class For(Stmt):
+    """``for i in items { ... }``: the body once per item (unrolled; emitted as a Python loop)."""
+
+    var: Ident
+    items: Expr
+    body: tuple[Stmt, ...]
+
+
+class If(Stmt):
+    """``if cond { ... } else { ... }`` on compile-time values (emitted as a Python ``if``)."""
+
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...] | None
 
 
 class Assert(Stmt):
@@ -240,6 +278,7 @@ class Stage(Stmt):
     args: tuple[Arg, ...]
     stride: Expr | None
     options: tuple[Option, ...]
+    rest: tuple[PathPart, ...] = ()
 
 
 # ---------------------------------------------------------------- definitions
@@ -268,6 +307,24 @@ class BlockDef(Node):
     body: tuple[Stmt, ...]
 
 
+class ModuleDef(Node):
+    """``module name(params) { ... }``: a reusable module (SE, ECA, conv-norm-act), used as a
+    layer's op and emitted as one class."""
+
+    name: Ident
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+
+
+class RuleDef(Node):
+    """``rule name when cond { ... }``: a shortcut rule; the body builds the shortcut where
+    ``cond`` holds (an empty body, or a false condition, is the identity)."""
+
+    name: Ident
+    when: Expr | None
+    body: tuple[Stmt, ...]
+
+
 class NetworkDef(Node):
     """``network name(params) { ... }``: a network, or a family of them when it has parameters."""
 
@@ -287,4 +344,4 @@ class NetworkAlias(Node):
 class Module(Node):
     """A whole .resnet file (its span names the file)."""
 
-    items: tuple[Use | BlockDef | NetworkDef | NetworkAlias, ...]
+    items: tuple[Use | BlockDef | ModuleDef | RuleDef | NetworkDef | NetworkAlias, ...]

@@ -58,7 +58,7 @@ def _lark() -> Lark:
     return Lark(
         GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="basic",
+        lexer="contextual",
         start=["start", "expr"],
         propagate_positions=True,
         postlex=_NewlinesInBrackets(),
@@ -141,7 +141,16 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
             for t in parser.terminals
             if t.pattern.type == "str" and t.pattern.value.isidentifier()
         )
-        if tok.value in reserved:
+        last_word = before.split()[-1] if before.split() else ""
+        if tok.value in ("=", ":") and last_word in reserved and before.endswith(last_word):
+            # `for = 3`: the keyword was taken as one, and what follows it does not fit.
+            line, width = before.count("\n") + 1, len(last_word)
+            column = len(before) - before.rfind("\n") - len(last_word)
+            message = (
+                f"'{last_word}' is a keyword here ({', '.join(reserved)}) "
+                "and cannot be used as a name"
+            )
+        elif tok.value in reserved:
             message = (
                 f"unexpected '{tok.value}': it is a reserved word ({', '.join(reserved)}) "
                 "and cannot be used as a name here"
@@ -231,6 +240,18 @@ class _Builder(Transformer):
             body=body,
         )
 
+    def module_def(self, meta: Any, c: list[Any]) -> n.ModuleDef:
+        name, params, body = c
+        return n.ModuleDef.model_construct(
+            span=self._s(meta), name=self._ident(name), params=params, body=body
+        )
+
+    def rule_def(self, meta: Any, c: list[Any]) -> n.RuleDef:
+        name, when, body = c
+        return n.RuleDef.model_construct(
+            span=self._s(meta), name=self._ident(name), when=when, body=body
+        )
+
     def network_def(self, meta: Any, c: list[Any]) -> n.NetworkDef:
         name, params, body = c
         return n.NetworkDef.model_construct(
@@ -270,7 +291,8 @@ class _Builder(Transformer):
         return n.Section.model_construct(span=self._s(meta), name=self._ident(c[0]), body=c[1])
 
     def stage(self, meta: Any, c: list[Any]) -> n.Stage:
-        name, count, block, args, stride, options = c
+        name, *rest = c
+        count, block, args, stride, options = rest[-5:]
         return n.Stage.model_construct(
             span=self._s(meta),
             name=self._ident(name),
@@ -279,10 +301,14 @@ class _Builder(Transformer):
             args=args,
             stride=stride,
             options=options,
+            rest=tuple(rest[:-5]),
         )
 
     def layer(self, meta: Any, c: list[Any]) -> n.Layer:
-        name, op, kernel, arg, stride, out, options = c
+        name, *rest = c
+        path, (op, kernel, arg, stride, out, options) = tuple(rest[:-6]), rest[-6:]
+        if name is None and path:  # pragma: no cover - the grammar puts parts after a name
+            raise AssertionError("a path without its first name")
         k = tuple(int(d) for d in str(kernel).split("x")) if kernel is not None else None
         return n.Layer.model_construct(
             span=self._s(meta),
@@ -293,10 +319,36 @@ class _Builder(Transformer):
             stride=stride,
             out=out,
             options=options,
+            rest=path,
         )
 
     def group(self, meta: Any, c: list[Any]) -> n.Group:
-        return n.Group.model_construct(span=self._s(meta), name=self._ident(c[0]), body=c[1])
+        return n.Group.model_construct(
+            span=self._s(meta), name=self._ident(c[0]), body=c[-1], rest=tuple(c[1:-1])
+        )
+
+    def path_field(self, meta: Any, c: list[Token]) -> n.Ident:
+        ident = self._ident(c[0])
+        assert ident is not None
+        return ident
+
+    def path_index(self, meta: Any, c: list[Any]) -> n.PathIndex:
+        index = c[0]
+        if isinstance(index, Token):
+            index = n.Int.model_construct(span=_tok_span(self.file, index), value=int(index))
+        return n.PathIndex.model_construct(span=self._s(meta), index=index)
+
+    def for_(self, meta: Any, c: list[Any]) -> n.For:
+        var, items, body = c
+        return n.For.model_construct(
+            span=self._s(meta), var=self._ident(var), items=items, body=body
+        )
+
+    def if_(self, meta: Any, c: list[Any]) -> n.If:
+        cond, then, orelse = c
+        if isinstance(orelse, n.If):
+            orelse = (orelse,)
+        return n.If.model_construct(span=self._s(meta), cond=cond, then=then, orelse=orelse)
 
     def add(self, meta: Any, c: list[Any]) -> n.Stmt:
         return self._shortcut_stmt(meta, c[0], n.AddShortcut, "add")
@@ -357,6 +409,15 @@ class _Builder(Transformer):
     def list_lit(self, meta: Any, c: list[Any]) -> n.List:
         return n.List.model_construct(
             span=self._s(meta), items=tuple(x for x in c if x is not None)
+        )
+
+    def string(self, meta: Any, c: list[Token]) -> n.String:
+        return n.String.model_construct(span=self._s(meta), value=pyast.literal_eval(str(c[0])))
+
+    def list_comp(self, meta: Any, c: list[Any]) -> n.ListComp:
+        item, var, items = c
+        return n.ListComp.model_construct(
+            span=self._s(meta), item=item, var=self._ident(var), items=items
         )
 
     def map_lit(self, meta: Any, c: list[Any]) -> n.Map:

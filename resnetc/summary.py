@@ -130,9 +130,11 @@ def receptive_fields(g: Graph) -> dict[int, tuple[int, int] | None]:
             out[v] = (1, 1)
             continue
         inputs = [out[u] for u in g.predecessors(v)]
+        if d["kind"] == "mul":  # a gate (SE, ECA) scales what it gates: its own RF is not seen
+            inputs = [x for x in inputs if x is not None] or [None]
         shape = d.get("shape")
         if (
-            d["kind"] == "global_avgpool"
+            d["kind"] in ("global_avgpool", "global_maxpool")
             or shape is None
             or len(shape) != 3
             or not inputs
@@ -149,8 +151,10 @@ def receptive_fields(g: Graph) -> dict[int, tuple[int, int] | None]:
 
 def _window(kind: str, a: dict[str, Any]) -> tuple[int, int, int]:
     # (kernel side, stride, dilation); a non-square kernel counts by its larger side.
-    if kind in ("conv", "maxpool", "avgpool"):
+    if kind in ("conv", "ws_conv", "maxpool", "avgpool"):
         return max(a["kernel"]), a["stride"], a.get("dilation", 1)
+    if kind == "blur_pool":
+        return a["size"], a["stride"], 1
     if kind == "zero_pad":
         return 1, a["stride"], 1
     return 1, 1, 1

@@ -187,7 +187,7 @@ def test_unknown_shortcut_rule(tmp_path: Path) -> None:
 
 def test_unknown_function(tmp_path: Path) -> None:
     d = error(edit("    classes 10", "    classes maxi(10, 20)"), tmp_path)
-    check(d, 5, 13, "unknown function 'maxi'", "min or max")
+    check(d, 5, 13, "unknown function 'maxi'", "expected one of abs,", "make_divisible, max, min")
 
 
 # ------------------------------------------------------------------ values and types

@@ -179,12 +179,17 @@ def test_network_shortcut_rule_holds_wherever_it_is_written() -> None:
     assert g.graph["net"].stages[0].blocks[0].shortcut == "zero_pad"
 
 
-def test_reserved_word_as_a_name_says_so() -> None:
+def test_keyword_as_a_name_says_so() -> None:
+    # Keywords are contextual: `x`, `rule` or `in` are names wherever a name fits...
+    text = _net("    x = 7\n    rule = 2\n    layer1: rule x basic(16)")
+    assert resnetc.compile_text(text, base=SPEC).graph["net"].stages[0].name == "layer1"
+    # ... but a statement in a body may start with `for`, so `for` cannot be assigned there.
+    text = _net("    layer1: 1 x b(16)", extra="block b(width) {\n    for = 7\n    relu\n}")
     with pytest.raises(resnetc.CompileError) as info:
-        resnetc.compile_text(_net("    x = 7"), "r.resnet", base=SPEC)
+        resnetc.compile_text(text, "r.resnet", base=SPEC)
     (d,) = info.value.diagnostics
-    assert (d.span.line, d.span.column) == (6, 5)  # _net's body starts on line 6
-    assert "'x': it is a reserved word" in d.message
+    assert (d.span.line, d.span.column, d.span.end_column) == (3, 5, 8)
+    assert "'for' is a keyword here" in d.message
 
 
 def test_expansion_must_be_a_constant() -> None:

@@ -1,96 +1,130 @@
-"""Shortcut rules: wire each block's ``add`` to an identity, a projection, or nothing.
+"""Shortcut rules: wire each block's ``add`` to the shortcut its rule builds, or to nothing.
 
-identity        the block input, and shapes must match
-projection      identity where shapes match, else 1x1 conv (with the block's stride) + BN (option B)
-projection_all  1x1 conv + BN on every block (option C)
-conv_projection identity where shapes match, else a 1x1 conv alone (pre-activation networks)
-zero_pad        identity where shapes match, else subsample + zero channels (option A, no weights)
-avg_down        identity where shapes match, else avgpool(stride) + 1x1 conv + BN (ResNet-D)
-none            no shortcut at all: the ``add`` disappears (plain networks)
+A rule is a ``rule`` definition (the standard ones are in ``lib/prelude.resnet``): where its
+``when`` condition holds, its body is elaborated with ``in_channels``, ``out_channels``,
+``stride`` and ``changes`` bound, and the ops it makes are inserted between the block's input
+(or its ``tap shortcut`` point) and port 1 of its ``add``. Elsewhere the shortcut is the
+identity, and the shapes must match. ``none`` removes the ``add`` (plain networks).
 
-A non-identity shortcut reads the block's ``tap shortcut`` point when it has one, else its input.
 Inserted nodes carry the span of the stage that made the block, so errors point there.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..errors import Diagnostic
-from ..ir import BlockInstance, Graph, blocks, main_input
+from ..elaborate import INPUT, Definitions, Elaborator
+from ..errors import CompileError, Diagnostic
+from ..evaluate import NO_SHORTCUT, Evaluator
+from ..ir import BlockInstance, Graph, blocks, main_input, net
 from ..ops import OPS, ShapeError, fmt_shape
 from .infer_shapes import node_shape
 
+#: The module a block's shortcut is kept in (torchvision's and timm's name).
+SHORTCUT_MODULE = "downsample"
+
 
 def apply_shortcuts(g: Graph) -> None:
+    info = net(g)
+    defs = info.definitions or Definitions({})
+    elaborator = Elaborator(defs)
     for b in blocks(g):
         if b.add is None:
-            b.shortcut = "none"
+            b.shortcut = NO_SHORTCUT
             continue
-        if b.rule == "none":
+        if b.rule == NO_SHORTCUT:
             _bypass(g, b)
             continue
         src_shape = g.nodes[b.input].get("shape")
         res_shape = g.nodes[b.add].get("in_shape")
         if src_shape is None or res_shape is None:
             continue  # shape inference already reported why
+        rule = info.rules[b.rule]
+        tap = b.tap if b.tap is not None else b.input
+        tap_shape = g.nodes[tap]["shape"]
         same = src_shape == res_shape
-        if b.rule == "identity" or (same and b.rule != "projection_all"):
+        stride = 1 if same else _stride(g, b, tap_shape, res_shape)
+        if stride is None:
+            continue
+        env = {
+            "in_channels": tap_shape[0],
+            "out_channels": res_shape[0],
+            "stride": stride,
+            "changes": not same,
+        }
+        try:
+            applies = rule.when is None or Evaluator(env).boolean(rule.when)
+            body = (
+                elaborator.body(rule.body, dict(env), {}, tap_shape, "rule")
+                if applies and rule.body
+                else None
+            )
+        except CompileError as exc:
+            g.graph["diagnostics"].extend(
+                d.with_note(f"in the shortcut of block {b.path}, made by this stage", b.span)
+                for d in exc.diagnostics
+            )
+            continue
+        if body is None or not body.ops:
             if not same:
+                why = (
+                    "the shortcut rule is identity; use projection, zero_pad or avg_down"
+                    if b.rule == "identity"
+                    else f"the {b.rule} rule gives the identity here"
+                )
                 _problem(
                     g,
                     b,
                     f"the block changes the shape ({fmt_shape(src_shape)} -> "
-                    f"{fmt_shape(res_shape)}) but the shortcut rule is identity; use "
-                    "projection, zero_pad or avg_down",
+                    f"{fmt_shape(res_shape)}) but {why}",
                 )
                 continue
             g.add_edge(b.input, b.add, port=1)
             b.shortcut = "identity"
             continue
-        tap = b.tap if b.tap is not None else b.input
-        tap_shape = g.nodes[tap]["shape"]
-        stride = _stride(g, b, tap_shape, res_shape)
-        if stride is None:
-            continue
-        layers = _shortcut_layers(b.rule, stride, tap_shape[0], res_shape[0])
-        prev = tap
-        for i, (kind, attrs) in enumerate(layers):
+        ids = {INPUT: tap}
+        single = len(body.ops) == 1 and not OPS[body.ops[0].kind].parametric
+        for i, op in enumerate(body.ops):
             v = g.graph["next_id"]
             g.graph["next_id"] += 1
+            local = None
+            if op.path is not None:
+                local = SHORTCUT_MODULE if single else f"{SHORTCUT_MODULE}.{op.path}"
             g.add_node(
-                v,
-                kind=kind,
-                attrs=attrs,
-                span=b.span,
-                scope=(b.stage, b.index),
-                key=None,
-                group="downsample",
-                index=i,
-                name=None,
+                v, kind=op.kind, attrs=op.attrs, span=b.span, scope=(b.stage, b.index), local=local
             )
-            g.add_edge(prev, v, port=0)
+            for port, u in enumerate(op.inputs):
+                g.add_edge(ids[u], v, port=port)
             d = g.nodes[v]
-            d["in_shape"] = g.nodes[prev]["shape"]
-            try:
-                d["shape"] = node_shape(kind, attrs, d["in_shape"])
-            except ShapeError as exc:
-                _problem(g, b, f"the {b.rule} shortcut cannot be built: {exc}")
-                break
+            d["in_shape"] = g.nodes[ids[op.inputs[0]]].get("shape")
+            d["shape"] = op.shape
+            ids[i] = v
             b.shortcut_nodes.append(v)
-            prev = v
-        else:
-            if g.nodes[prev]["shape"] != res_shape:
-                _problem(
-                    g,
-                    b,
-                    f"the residual path gives {fmt_shape(res_shape)} but the {b.rule} "
-                    f"shortcut gives {fmt_shape(g.nodes[prev]['shape'])}",
+        out = body.ops[body.output].shape if body.output != INPUT else tap_shape
+        if out != res_shape:
+            if out is None:
+                _problem(g, b, f"the {b.rule} shortcut cannot be built: {_why(g, b)}")
+            else:
+                g.graph["diagnostics"].append(
+                    Diagnostic(
+                        f"the {b.rule} rule's shortcut gives {fmt_shape(out)}, but the residual "
+                        f"path of block {b.path} ({b.block}) gives {fmt_shape(res_shape)}",
+                        rule.name.span,
+                    ).with_note(f"block {b.path} is made by this stage", b.span)
                 )
-                continue
-            g.add_edge(prev, b.add, port=1)
-            # Options B and C, and the BN-free conv of pre-activation networks, are projections.
-            b.shortcut = "projection" if "projection" in b.rule else b.rule
+            continue
+        g.add_edge(ids[body.output], b.add, port=1)
+        # Options B and C, and the BN-free conv of pre-activation networks, are projections.
+        b.shortcut = "projection" if "projection" in b.rule else b.rule
+
+
+def _why(g: Graph, b: BlockInstance) -> str:
+    for v in b.shortcut_nodes:
+        d = g.nodes[v]
+        if d["shape"] is None and d["in_shape"] is not None:
+            try:
+                node_shape(d["kind"], d["attrs"], d["in_shape"])
+            except ShapeError as exc:
+                return str(exc)
+    return "its shapes do not work out"
 
 
 def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ...]) -> int | None:
@@ -110,40 +144,6 @@ def _stride(g: Graph, b: BlockInstance, src: tuple[int, ...], res: tuple[int, ..
             )
             return None
     return stride
-
-
-def _shortcut_layers(
-    rule: str, stride: int, cin: int, cout: int
-) -> list[tuple[str, dict[str, Any]]]:
-    conv = {
-        "kernel": (1, 1),
-        "stride": stride,
-        "out": cout,
-        "groups": 1,
-        "dilation": 1,
-        "padding": (0, 0),
-        "bias": False,
-    }
-    bn = {name: default for name, (_, default) in OPS["bn"].options.items()}
-    if rule == "zero_pad":
-        return [("zero_pad", {"stride": stride, "out": cout})]
-    if rule == "avg_down":
-        pool: tuple[str, dict[str, Any]] = ("identity", {})
-        if stride > 1:
-            pool = (
-                "avgpool",
-                {
-                    "kernel": (stride, stride),
-                    "stride": stride,
-                    "padding": (0, 0),
-                    "ceil_mode": True,
-                    "count_include_pad": False,
-                },
-            )
-        return [pool, ("conv", {**conv, "stride": 1}), ("bn", bn)]
-    if rule == "conv_projection":
-        return [("conv", conv)]
-    return [("conv", conv), ("bn", bn)]
 
 
 def _bypass(g: Graph, b: BlockInstance) -> None:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from ..ir import NETWORK_LAYOUT, Graph, blocks, net
+from ..ir import Graph, blocks, net
 
 
 def assign_names(g: Graph) -> None:
     info = net(g)
-    top = info.layouts[NETWORK_LAYOUT]
     for v in info.stem + info.head:
-        g.nodes[v]["path"] = top[g.nodes[v]["key"]]
+        g.nodes[v]["path"] = g.nodes[v]["local"]
     for b in blocks(g):
-        local = info.layouts[b.block]
-        for v in b.nodes:
+        for v in b.nodes + b.shortcut_nodes:
             d = g.nodes[v]
-            d["path"] = f"{b.path}.{local[d['key']]}" if d["kind"] != "add" else None
-        for i, v in enumerate(b.shortcut_nodes):
-            d = g.nodes[v]
-            d["path"] = (
-                f"{b.path}.downsample" if d["kind"] == "zero_pad" else f"{b.path}.downsample.{i}"
-            )
+            d["path"] = f"{b.path}.{d['local']}" if d["local"] is not None else None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import Diagnostic
-from ..ir import Graph, main_input, ordered
-from ..ops import Shape, ShapeError, fmt_shape, out_shape
+from ..ir import Graph, ordered
+from ..ops import Shape, ShapeError, combine_shapes, fmt_shape, out_shape
 
 
 def infer_shapes(g: Graph) -> None:
@@ -13,20 +13,26 @@ def infer_shapes(g: Graph) -> None:
         if d["kind"] == "input":
             continue
         d["in_shape"], d["shape"] = None, None
-        u = main_input(g, v)
-        inp: Shape | None = g.nodes[u].get("shape") if u is not None else None
-        if inp is None:
+        inputs = sorted((p, u) for u, _, p in g.in_edges(v, data="port"))
+        shapes: list[Shape | None] = [g.nodes[u].get("shape") for _, u in inputs]
+        if not shapes or any(s is None for s in shapes):
             continue  # an earlier node already failed; do not pile up follow-on errors
+        inp = shapes[0]
+        assert inp is not None
         d["in_shape"] = inp
         try:
-            d["shape"] = node_shape(d["kind"], d["attrs"], inp)
+            if d["kind"] in ("mul", "concat") or (d["kind"] == "add" and len(shapes) > 2):
+                d["shape"] = combine_shapes(d["kind"], shapes)  # type: ignore[arg-type]
+            else:
+                d["shape"] = node_shape(d["kind"], d["attrs"], inp)
         except ShapeError as exc:
             message = str(exc) if "input" in str(exc) else f"{exc} (input {fmt_shape(inp)})"
             g.graph["diagnostics"].append(Diagnostic(message, d["span"]))
 
 
 def node_shape(kind: str, attrs: dict, inp: Shape) -> Shape:
-    """The output shape of one node; ``add`` passes its residual input through."""
+    """The output shape of one node from its first input; ``add`` passes its residual input
+    through (``validate`` checks that the other matches)."""
     if kind == "add":
         return inp
     return out_shape(kind, attrs, inp)
