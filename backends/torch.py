@@ -244,6 +244,10 @@ class _BodyEmitter:
         self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
         self.containers: dict[str, str] = _containers(body)
         self.tensor_names = tensor_names(body)
+        for stmt in _assignments(body):  # constants are locals of __init__ (forward reads them)
+            name = stmt.target.name
+            if name not in self.tensor_names and name not in self.locals:
+                self.locals[name] = self.ns(name)
         self.made_containers: set[str] = set()
 
     # -- expressions
@@ -399,6 +403,7 @@ class _BodyEmitter:
                 inner = Writer()
                 inner.level = w.level + 1
                 before = dict(st.tensors)
+                st.fresh = True  # a later iteration may start from what an earlier one kept
                 self._init_stmts(stmt.body, k, inner, st, top=False)
                 _grow_lists(before, st.tensors, _length(stmt.items))
                 st.fresh = True
@@ -415,9 +420,7 @@ class _BodyEmitter:
     def _init_assign(self, stmt: n.Assign, w: Writer, st: _InitState) -> None:
         name = stmt.target.name
         if name not in self.tensor_names:  # a constant: computed once, in __init__
-            local = self.ns(name) if name not in self.locals else self.locals[name]
-            w.line(f"{local} = {self.py(stmt.value)}")
-            self.locals[name] = local
+            w.line(f"{self.locals[name]} = {self.py(stmt.value)}")
             self.local_defs[name] = stmt.value
             return
         chan = self._tensor_chan(stmt.value, st)
@@ -433,7 +436,7 @@ class _BodyEmitter:
         for j, body in enumerate((stmt.then, stmt.orelse or ())):
             inner = Writer()
             inner.level = w.level + 1
-            sub = _InitState(st.ch, dict(st.tensors), True)
+            sub = _InitState(st.ch, dict(st.tensors), st.fresh)
             self._init_stmts(body, (*k, j), inner, sub, top=False)
             branches.append((inner, sub))
         (then_w, then_st), (else_w, else_st) = branches
@@ -477,34 +480,26 @@ class _BodyEmitter:
 
     def _init_group(self, stmt: n.Group, w: Writer, st: _InitState) -> None:
         parts = []
-        named = any(c.name is not None for c in stmt.body if isinstance(c, n.Layer))
         for child in stmt.body:
             assert isinstance(child, n.Layer)
             ctor, st.ch = self._ctor(child, st.ch)
-            parts.append(f'("{child.name.name}", {ctor})' if named and child.name else ctor)
+            parts.append(f"{child.name.name}={ctor}" if child.name else ctor)
         st.fresh = False
         target = self._path_text(stmt.name, stmt.rest)
-        if named:
-            self.helpers_used.add("OrderedDict")
-            w.line(f"{target} = nn.Sequential(")
-            with w.indent():
-                w.line("OrderedDict(")
-                with w.indent():
-                    w.line("[")
-                    with w.indent():
-                        for part in parts:
-                            w.code(part + ",")
-                    w.line("]")
-                w.line(")")
-            w.line(")")
-            return
-        w.line(f"{target} = nn.Sequential(")
+        named = any(c.name is not None for c in stmt.body if isinstance(c, n.Layer))
+        w.line(f"{target} = nn.Sequential(" + ("OrderedDict(" if named else ""))
         with w.indent():
             for part in parts:
                 w.code(part + ",")
-        w.line(")")
+        w.line("))" if named else ")")
 
     def _ctor(self, layer: n.Layer, ch: n.Expr, keep_input: bool = False) -> tuple[str, n.Expr]:
+        if ch is None:
+            raise CompileError.at(
+                layer.span,
+                "the generated class cannot work out this layer's input channels (it reads a "
+                "list of tensors of different widths); keep the lists of a body uniform",
+            )
         attrs = self._attrs(layer)
         if keep_input and layer.op.name in _INPLACE:
             attrs["inplace"] = "False"
@@ -554,7 +549,14 @@ class _BodyEmitter:
                 return None
             if isinstance(left, tuple) or isinstance(right, tuple):
                 return _join_lists(left, right)
-            return left if left is not None else right
+            if left is None or right is None:
+                return left if left is not None else right
+            for one, other in ((left, right), (right, left)):
+                if e.op == "*" and isinstance(one, n.Int) and one.value == 1:
+                    return other  # a spatial gate (1xHxW) keeps the gated tensor's width
+            # Otherwise both sides have one width (the IR checks it); the simplest expression of
+            # it is also the one a loop cannot have left stale (`out` from an earlier iteration).
+            return left if _size(left) <= _size(right) else right
         if isinstance(e, n.Index):
             chan = self._tensor_chan(e.value, st)
             return chan[0] if isinstance(chan, tuple) else chan
@@ -800,6 +802,20 @@ class _InitState:
 
 def _py_call(name: str) -> str:
     return {"floor": "math.floor", "ceil": "math.ceil", "log2": "math.log2"}.get(name, name)
+
+
+def _assignments(body: tuple[n.Stmt, ...]) -> list[n.Assign]:
+    out: list[n.Assign] = []
+    for stmt in body:
+        if isinstance(stmt, n.Assign):
+            out.append(stmt)
+        for inner in _children(stmt):
+            out.extend(_assignments(inner))
+    return out
+
+
+def _size(e: n.Expr) -> int:
+    return len(repr(structure(e)))
 
 
 def _contains(body: tuple[n.Stmt, ...], kind: type) -> bool:
@@ -1516,14 +1532,8 @@ def _emit_stage(
     body.level = w.level + 1
     named = any(b.name != str(b.index) for b in stage.blocks)
     if named:
-        body.line("OrderedDict(")
-        with body.indent():
-            body.line("[")
-            with body.indent():
-                for b, call in zip(stage.blocks, calls, strict=True):
-                    body.code(f'("{b.name}", {call}),')
-            body.line("]")
-        body.line(")")
+        for b, call in zip(stage.blocks, calls, strict=True):
+            body.code(f"{b.name}={call},")
     else:
         i = 0
         while i < len(calls):
@@ -1536,7 +1546,8 @@ def _emit_stage(
                 for c in calls[i:j]:
                     body.code(c + ",")
             i = j
-    containers.assign(stage.name, ["nn.Sequential(", *body.lines, ")"])
+    opener = "nn.Sequential(OrderedDict(" if named else "nn.Sequential("
+    containers.assign(stage.name, [opener, *body.lines, "))" if named else ")"])
     return ch
 
 
@@ -1545,11 +1556,12 @@ def _emit_section(
 ) -> tuple[list[str], str]:
     """Emit the modules of a stem or head; return the forward calls and the channel expression.
 
-    A section is a chain of layers; the layers under one first name (``conv1.0``, ``conv1.1``
-    or ``stem.conv``, ``stem.bn``) form one ``nn.Sequential``, numbered or named.
+    A section is a chain of layers. The layers under one first name that follow one another
+    (``conv1.0``, ``conv1.1`` or ``stem.conv``, ``stem.bn``) form one ``nn.Sequential``,
+    numbered or named; where they do not (``head.pool``, ``flatten``, ``head.fc``), each is
+    called by its path.
     """
-    calls: list[str] = []
-    modules: dict[str, list[tuple[str, str]]] = {}  # root -> (child, ctor), in first-use order
+    layers: list[tuple[str, str]] = []  # (local path, ctor)
     first_use = True
     prev: int | None = None
     for v in nodes:
@@ -1567,28 +1579,39 @@ def _emit_section(
             attrs["out"] = d["out_sym"]
         if d["kind"] in _INPLACE and first_use:
             attrs["inplace"] = "False"  # never overwrite the caller's input tensor
-        ctor = module_ctor(d["kind"], ch, attrs)
+        layers.append((d["local"], module_ctor(d["kind"], ch, attrs)))
         first_use = False
         if "out" in attrs:
             ch = attrs["out"]
-        root, _, child = d["local"].partition(".")
-        if root not in modules:
-            modules[root] = []
-            calls.append(root)
-        elif calls[-1] != root or not child:
-            if child or any(c for c, _ in modules[root]):
-                raise CompileError.at(
-                    d["span"],
-                    f"the layers of '{root}' must follow one another in a stem or head",
-                )
-            calls.append(root)  # a shared parameter-free module, used again
-            continue
-        modules[root].append((child, ctor))
-    for root, entries in modules.items():
+    roots = [local.partition(".")[0] for local, _ in layers]
+    runs = [r for i, r in enumerate(roots) if i == 0 or roots[i - 1] != r]
+    sequential = {
+        r
+        for r in roots
+        if runs.count(r) == 1
+        and all(
+            "." not in local.partition(".")[2] for local, _ in layers if local.startswith(r + ".")
+        )
+    }
+    calls: list[str] = []
+    modules: dict[str, list[tuple[str, str]]] = {}  # in first-use order
+    for local, ctor in layers:
+        root, _, child = local.partition(".")
+        if root in sequential and child:
+            if root not in modules:
+                modules[root] = []
+                calls.append(root)
+            modules[root].append((child, ctor))
+        elif local in modules:
+            calls.append(local)  # a shared parameter-free module, used again
+        else:
+            modules[local] = [("", ctor)]
+            calls.append(local)
+    for path, entries in modules.items():
         if len(entries) == 1 and not entries[0][0]:
-            containers.assign(root, [entries[0][1]])
-            continue
-        containers.assign(root, _sequential(entries, w.level))
+            containers.assign(path, [entries[0][1]])
+        else:
+            containers.assign(path, _sequential(entries, w.level))
     return calls, ch
 
 
@@ -1600,15 +1623,9 @@ def _sequential(entries: list[tuple[str, str]], level: int) -> list[str]:
         for _, ctor in entries:
             body.code(ctor + ",")
         return ["nn.Sequential(", *body.lines, ")"]
-    body.line("OrderedDict(")
-    with body.indent():
-        body.line("[")
-        with body.indent():
-            for child, ctor in entries:
-                body.code(f'("{child}", {ctor}),')
-        body.line("]")
-    body.line(")")
-    return ["nn.Sequential(", *body.lines, ")"]
+    for child, ctor in entries:
+        body.code(f"{child}={ctor},")
+    return ["nn.Sequential(OrderedDict(", *body.lines, "))"]
 
 
 def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
@@ -1627,8 +1644,8 @@ def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
         return parts[0]
     if all(name.isdigit() for name in names):
         return "nn.Sequential(" + ", ".join(parts) + ")"
-    pairs = ", ".join(f'("{name}", {part})' for name, part in zip(names, parts, strict=True))
-    return f"nn.Sequential(OrderedDict([{pairs}]))"
+    pairs = ", ".join(f"{name}={part}" for name, part in zip(names, parts, strict=True))
+    return f"nn.Sequential(OrderedDict({pairs}))"
 
 
 def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
