@@ -141,3 +141,79 @@ def run_without_torch(code: str, cwd: Path) -> str:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip().endswith("no torch")
     return proc.stdout
+
+
+def randomise_norms(model: Any, seed: int = 0) -> None:
+    """Give every norm layer of ``model`` random weights, biases and running statistics, so a
+    comparison cannot pass on default values (ones, zeros, timm's zero-initialised last BN)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buf in list(model.named_parameters()) + list(model.named_buffers()):
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "num_batches_tracked" or buf.dtype not in (torch.float32,):
+                continue
+            owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+            kind = type(owner).__name__.lower()
+            if "norm" not in kind and "bn" not in kind:
+                continue
+            rand = torch.rand(buf.shape, generator=gen)
+            if leaf in ("weight", "running_var"):
+                buf.copy_(rand * 0.5 + 0.75)
+            else:  # bias, running_mean
+                buf.copy_(rand * 0.5 - 0.25)
+
+
+def flop_macs(model: Any, shape: tuple[int, int, int]) -> int:
+    """Multiply-adds of one forward pass as torch's FlopCounterMode counts them, halved (convs
+    and matrix products), on the meta device: no memory, no time."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(torch.empty(1, *shape, device="meta"))
+    return int(counter.get_total_flops()) // 2
+
+
+def assert_matches_timm(
+    spec: str | Path,
+    timm_name: str,
+    size: int = 64,
+    network: str | None = None,
+    **timm_kwargs: Any,
+) -> Any:
+    """The spec's network is timm's ``timm_name`` (``pretrained=False``): the same state_dict keys,
+    shapes and order; the same parameter count; MACs from FlopCounterMode equal to the IR's and
+    to timm's; and, after timm's norm layers are randomised and its weights loaded with
+    ``strict=True``, the same eval outputs on a ``size`` x ``size`` image, within 1e-4 of the
+    output's scale. Returns the compiled graph."""
+    import torch
+
+    import resnetc
+
+    timm = import_timm()
+    g = resnetc.compile(spec, network=network)
+    torch.manual_seed(0)
+    ours = resnetc.load(g)
+    ref = timm.create_model(timm_name, pretrained=False, **timm_kwargs)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in ref.state_dict().items()
+    ]
+    params = sum(p.numel() for p in ours.parameters())
+    assert params == sum(p.numel() for p in ref.parameters()) == g.graph["params"]
+    shape = g.graph["net"].input
+    assert flop_macs(ours, shape) == g.graph["macs"] == flop_macs(ref, shape)
+    randomise_norms(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, shape[0], size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = ref(x), ours(x)
+    scale = float(want.abs().max())
+    assert float((got - want).abs().max()) <= 1e-4 * max(scale, 1.0), (scale, got - want)
+    return g
