@@ -83,7 +83,7 @@ STAGES = (
     Colour("olive", "#e6f5d0", "#4d9221"),
 )
 
-#: Edge style per shortcut kind (``none`` draws no edge); an unknown kind fails loudly.
+#: Edge style per shortcut kind (``none`` draws no edge); a rule of the spec's own is dotted.
 SHORTCUT_STYLE = {
     "identity": "solid",
     "projection": "dotted",
@@ -258,7 +258,7 @@ class _Drawing:
             head,
             **{
                 "class": f"shortcut-{kind}",
-                "style": SHORTCUT_STYLE[kind],
+                "style": SHORTCUT_STYLE.get(kind, "dotted"),
                 "color": _SHORTCUT_COLOUR,
                 "fontcolor": _SHORTCUT_COLOUR,
                 "penwidth": "1.3",
@@ -392,7 +392,7 @@ class _Drawing:
                     join = joins[v]
                     self._shortcut(ids[u], ids[v], join.shortcut, describe_shortcut(g, join))
                 elif on is not None:
-                    style = SHORTCUT_STYLE[on.shortcut]
+                    style = SHORTCUT_STYLE.get(on.shortcut, "dotted")
                     attrs = {"class": "shortcut-path", "style": style, "color": _SHORTCUT_COLOUR}
                     self.dot.edge(ids[u], ids[v], **attrs)
                 else:
@@ -458,7 +458,8 @@ class _Drawing:
                 c.node(start, "", shape="point", width="0.05", style="", color=_SHORTCUT_COLOUR)
                 c.node(
                     text,
-                    _LEGEND_TEXT[kind] + "\\l",  # left-justified in equally wide nodes
+                    _LEGEND_TEXT.get(kind, f"{kind} shortcut (a rule of the spec)")
+                    + "\\l",  # left-justified in equally wide nodes
                     shape="plaintext",
                     style="",
                     fontsize="9",
@@ -474,7 +475,7 @@ class _Drawing:
                     text,
                     **{
                         "class": "legend",
-                        "style": SHORTCUT_STYLE[kind],
+                        "style": SHORTCUT_STYLE.get(kind, "dotted"),
                         "color": _SHORTCUT_COLOUR,
                         "penwidth": "1.3",
                         "minlen": "3",

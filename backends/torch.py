@@ -505,6 +505,8 @@ class _BodyEmitter:
             attrs["inplace"] = "False"
         self.used_ops.add(layer.op.name)
         ctor = module_ctor(layer.op.name, self.py(ch), attrs)
+        if layer.op.name in ("channel_mean", "channel_max"):
+            return ctor, _int(1)
         return ctor, layer.out if layer.out is not None else ch
 
     def _module_args(self, layer: n.Layer, sub: _BodyEmitter, ch: n.Expr) -> list[str]:

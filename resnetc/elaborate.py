@@ -456,6 +456,12 @@ class _Body:
         if first is not None:
             if shared is not None and first[1] == shared:
                 return path  # an unnamed parameter-free layer shares its module
+            if first[0] == span:
+                raise CompileError.at(
+                    span,
+                    f"the module path '{path}' is made again on the next pass of the loop; "
+                    "index it with the loop variable (`name[i]`)",
+                )
             raise CompileError.at(span, f"the module path '{path}' is already used (at {first[0]})")
         # Indexed children come in order, 0, 1, 2...; a container holds names or indices.
         parts = path.split(".")
@@ -702,6 +708,7 @@ def module_args(
     ``width``, a bare argument the first parameter, and ``name = value`` options the rest.
     """
     name = mdef.name.name
+    types = module_types(mdef, defs)
     params = [p.name.name for p in mdef.params]
     given: dict[str, tuple[Value, Span]] = {}
 
@@ -729,7 +736,6 @@ def module_args(
         bind(params[0], ev(layer.arg), layer.arg.span)
     for opt in layer.options:
         bind(opt.key.name, True if opt.value is None else ev(opt.value), opt.key.span)
-    types = module_types(mdef, defs)
     out: dict[str, Value] = {}
     for p in mdef.params:
         key = p.name.name

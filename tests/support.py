@@ -173,7 +173,7 @@ def flop_macs(model: Any, shape: tuple[int, int, int]) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta = copy.deepcopy(model).to("meta")
+    meta = copy.deepcopy(model).to("meta").eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.empty(1, *shape, device="meta"))
     return int(counter.get_total_flops()) // 2

@@ -26,7 +26,10 @@ def infer_shapes(g: Graph) -> None:
             else:
                 d["shape"] = node_shape(d["kind"], d["attrs"], inp)
         except ShapeError as exc:
-            message = str(exc) if "input" in str(exc) else f"{exc} (input {fmt_shape(inp)})"
+            combines = d["kind"] in ("add", "mul", "concat")  # the message names every input
+            message = (
+                str(exc) if "input" in str(exc) or combines else f"{exc} (input {fmt_shape(inp)})"
+            )
             g.graph["diagnostics"].append(Diagnostic(message, d["span"]))
 
 
