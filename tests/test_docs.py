@@ -66,3 +66,13 @@ def test_quoted_figures() -> None:
     (v1,) = [text for first, text in examples.items() if "the original paper's ResNet v1" in first]
     g = resnetc.compile_text(v1)
     assert (g.graph["params"], round(g.graph["macs"] / 1e9, 3)) == (25_557_032, 3.858)
+
+
+def test_readme_multipath_forward_is_what_resnetc_emits() -> None:
+    readme = DOCS[1].read_text(encoding="utf-8")
+    spec = next(body for where, _, body in EXAMPLES if "selective-kernel" in body)
+    shown = re.search(r"The generated `TwoPaths.forward`.*?```python\n(.*?)```", readme, re.S)
+    assert shown, "the README shows the generated forward"
+    g = resnetc.compile_text(spec, "sk.resnet")
+    assert shown.group(1) in resnetc.emit(g)
+    assert f"gives {g.graph['params']:,} parameters" in readme
