@@ -9,6 +9,7 @@ torchvision's ``Bottleneck(inplanes, planes, stride, downsample, ...)``), the ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -408,7 +409,9 @@ class _BodyEmitter:
                 _grow_lists(before, st.tensors, _length(stmt.items))
                 st.fresh = True
                 if inner.lines:
-                    w.line(f"for {self._rename(stmt.var.name)} in {self.py(stmt.items)}:")
+                    var = self._rename(stmt.var.name)
+                    used = any(re.search(rf"\b{var}\b", line) for line in inner.lines)
+                    w.line(f"for {var if used else '_'} in {self.py(stmt.items)}:")
                     w.lines.extend(inner.lines)
             elif isinstance(stmt, n.If):
                 self._init_if(stmt, k, w, st)

@@ -43,6 +43,7 @@ __all__ = [
     "draw",
     "summarize",
     "available_backends",
+    "get_backend",
     "CompileError",
     "Diagnostic",
     "ResnetcError",
@@ -136,15 +137,29 @@ def available_backends() -> dict[str, Callable[[Graph], str]]:
     return found
 
 
-def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) -> str:
-    """The source a backend emits for a spec file (or an already compiled graph)."""
+def get_backend(name: str) -> Callable[[Graph], str]:
+    """The emitter called ``name``, importing only it (``build`` need not load every backend)."""
+    from importlib.metadata import entry_points
+
     from .errors import UsageError
 
-    available = available_backends()
-    if backend not in available:
-        raise UsageError(f"unknown backend '{backend}'; available: {', '.join(sorted(available))}")
+    if name == "torch":
+        from .backends.torch import emit_torch
+
+        return emit_torch
+    found = list(entry_points(group="resnetc.backends", name=name))
+    if not found:
+        known = ", ".join(sorted(available_backends()))
+        raise UsageError(f"unknown backend '{name}'; available: {known}")
+    emitter: Callable[[Graph], str] = found[0].load()
+    return emitter
+
+
+def emit(spec: str | Path | Graph, backend: str = "torch", **compile_args: Any) -> str:
+    """The source a backend emits for a spec file (or an already compiled graph)."""
+    emitter = get_backend(backend)
     graph = spec if not isinstance(spec, str | Path) else compile(spec, **compile_args)
-    return available[backend](graph)
+    return emitter(graph)
 
 
 def load(

@@ -160,14 +160,9 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import UsageError
 
     if args.command == "build":
-        from . import available_backends
+        from . import get_backend
 
-        available = available_backends()
-        if args.emit not in available:
-            raise UsageError(
-                f"unknown backend '{args.emit}'; available: {', '.join(sorted(available))}"
-            )
-        text = available[args.emit](_compile(args))
+        text = get_backend(args.emit)(_compile(args))
         if args.output:
             write_atomic(Path(args.output), text, args.force)
             print(f"wrote {args.output}", file=sys.stderr)

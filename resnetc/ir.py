@@ -152,6 +152,11 @@ def lint(g: Graph) -> None:
             if path in paths and not _shared_module(g, paths[path], v):
                 raise LintError(f"nodes {paths[path]} and {v} share the module path {path!r}")
             paths[path] = v
+    for u, v, port in g.edges(data="port"):
+        # Lowering numbers nodes after their inputs (infer_shapes relies on it); only the
+        # shortcuts the shortcut pass inserts later feed an earlier `add`, on port 1.
+        if u >= v and not (port == 1 and g.nodes[v]["kind"] == "add"):
+            raise LintError(f"edge {u} -> {v} runs against the node numbering")
     for b in blocks(g):
         for v in [b.input, b.output, *b.nodes, *b.shortcut_nodes]:
             if v not in g:
@@ -164,8 +169,9 @@ def _shared_module(g: Graph, a: int, b: int) -> bool:
     # Unnamed parameter-free layers with the same definition share a module (like torchvision's
     # single self.relu); two nodes may then carry one path, but only within one scope.
     da, db = g.nodes[a], g.nodes[b]
+    sections = (("stem",), ("head",))  # one namespace: the network class's
     return (
-        da["scope"] == db["scope"]
+        (da["scope"] == db["scope"] or da["scope"] in sections and db["scope"] in sections)
         and da["kind"] == db["kind"]
         and da["kind"] in OPS
         and not OPS[da["kind"]].parametric

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ..errors import Diagnostic
-from ..ir import Graph, ordered
+from ..ir import Graph
 from ..ops import Shape, ShapeError, combine_shapes, fmt_shape, out_shape
 
 
 def infer_shapes(g: Graph) -> None:
-    for v in ordered(g):
+    # Lowering numbers nodes as it makes them, after their inputs (lint checks it), so the
+    # numbering is a topological order and no sort is needed.
+    for v in sorted(g.nodes):
         d = g.nodes[v]
         if d["kind"] == "input":
             continue

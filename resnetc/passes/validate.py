@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from ..errors import CompileError, Diagnostic
-from ..ir import Graph, ordered
+from ..ir import Graph
 from ..ops import fmt_shape
 
 
 def validate(g: Graph) -> None:
     problems: list[Diagnostic] = list(g.graph["diagnostics"])
-    for v in ordered(g):
-        d = g.nodes[v]
+    for v, d in g.nodes(data=True):  # order does not matter: diagnostics are sorted by position
         if d["kind"] != "add" or d.get("shape") is None:
             continue
         shapes = {port: g.nodes[u].get("shape") for u, _, port in g.in_edges(v, data="port")}
