@@ -77,6 +77,21 @@ class Definitions:
     layouts: dict[str, dict[Key, str]] = field(default_factory=dict)
 
 
+def names_in(node: Any) -> set[str]:
+    """Every name an AST node (or a tuple of them) reads."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            found.add(item.id)
+        elif isinstance(item, n.Node):
+            stack.extend(getattr(item, k) for k in type(item).model_fields if k != "span")
+        elif isinstance(item, tuple):
+            stack.extend(item)
+    return found
+
+
 def is_tensor(value: Value) -> bool:
     """A tensor, or a list holding tensors."""
     if isinstance(value, Tensor):

@@ -22,6 +22,7 @@ from .elaborate import (
     Elaborator,
     check_assert,
     coerce,
+    names_in,
     param_types,
 )
 from .errors import CompileError, Diagnostic, Span, UsageError
@@ -112,6 +113,8 @@ class _Lowering:
         self.defs = Definitions(program.module_defs, self._resolve)
         self.elaborator = Elaborator(self.defs)
         self.stopped = False  # a body could not be elaborated for want of a shape
+        self.memo: dict[tuple[Any, ...], Elaborated] = {}
+        self.reads_index: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ network level
     def _resolve(self, name: str) -> Symbol | None:
@@ -529,13 +532,26 @@ class _Lowering:
         return values
 
     def _block(self, block: n.BlockDef, inst: BlockInstance) -> int:
+        name = block.name.name
         env: dict[str, Value] = dict(inst.args)
         # The expansion is a class attribute of the emitted block, so it must be a constant.
         env["expansion"] = 1 if block.expansion is None else _constant_expansion(block.expansion)
         env.setdefault("index", inst.index)
-        body = self._elaborate(
-            block.body, env, self.block_layouts[block.name.name], inst.input, "block"
+        # Blocks with the same arguments and input shape elaborate to the same ops (ResNet-152's
+        # 36 blocks of layer3 are one): elaborate once, place many times.
+        if name not in self.reads_index:
+            self.reads_index[name] = "index" in names_in(block.body)
+        key = (
+            name,
+            tuple(sorted(inst.args.items())),
+            inst.index if self.reads_index[name] else None,
+            self.g.nodes[inst.input].get("shape"),
         )
+        body = self.memo.get(key)
+        if body is None:
+            body = self._elaborate(block.body, env, self.block_layouts[name], inst.input, "block")
+            if body is not None:
+                self.memo[key] = body
         if body is None:
             return inst.input
         inst.output, inst.nodes, ids = self._place(body, inst.input, (inst.stage, inst.index))
@@ -591,7 +607,7 @@ class _Lowering:
         ids = {INPUT: current}
         made: list[int] = []
         for i, op in enumerate(body.ops):
-            v = self._node(op.kind, op.attrs, op.span, scope, op.path, **op.extra)
+            v = self._node(op.kind, dict(op.attrs), op.span, scope, op.path, **op.extra)
             if op.shape is not None:
                 self.g.nodes[v]["shape"] = op.shape
             for port, u in enumerate(op.inputs):
