@@ -462,7 +462,7 @@ class _BodyEmitter:
 
     def _init_layer(self, layer: n.Layer, k: tuple[int, ...], w: Writer, st: _InitState) -> None:
         op = layer.op.name
-        target, shared = self._target(layer, k)
+        target, _ = self._target(layer, k)
         keep = st.fresh and op in _INPLACE
         st.fresh = False
         if op in self.modules:
@@ -473,8 +473,8 @@ class _BodyEmitter:
         else:
             ctor, ch = self._ctor(layer, st.ch, keep_input=keep)
             st.ch = ch
-        if shared and target in st.made:
-            return
+        if target in st.made:
+            return  # shared: an unnamed parameter-free layer, or a layer written again
         st.made.add(target)
         if target.endswith("]"):
             w.code(f"{target[: target.rindex('[')]}.append({ctor})")

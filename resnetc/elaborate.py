@@ -196,6 +196,7 @@ class _Body:
         self.ops: list[Op] = []
         self.users: dict[int, int] = {}
         self.paths: dict[str, tuple[Span, str | None]] = {}  # path -> (span, shared key)
+        self.defined: dict[str, tuple[Any, Span]] = {}  # a built-in op's path -> its definition
         self.containers: dict[str, tuple[str, int]] = {}  # path -> ("index"|"name", count)
         self.modules: dict[str, str] = {}
         self.tap: int | None = None
@@ -464,13 +465,15 @@ class _Body:
         path = prefix + ".".join(parts)
         if container:
             return path
-        return self._claim(path, first.span if not rest else stmt.span, None)
+        return self._claim(path, first.span if not rest else stmt.span, None, reuse=True)
 
-    def _claim(self, path: str, span: Span, shared: str | None) -> str:
+    def _claim(self, path: str, span: Span, shared: str | None, reuse: bool = False) -> str:
         first = self.paths.get(path)
         if first is not None:
             if shared is not None and first[1] == shared:
                 return path  # an unnamed parameter-free layer shares its module
+            if reuse and first[0] != span and path in self.defined:
+                return path  # a layer written again: _layer checks it is the same layer
             if first[0] == span:
                 raise CompileError.at(
                     span,
@@ -519,6 +522,18 @@ class _Body:
         if mdef is not None:
             return self._module(layer, mdef, ev, current, path)
         attrs, extra = layer_attrs(layer, ev, self.defs)
+        # A named layer written again with the same definition applies the same module (shared
+        # weights, as CBAM's channel MLP is applied to the average- and the max-pooled map).
+        shape = self.shape(current.id)
+        signature = (kind, attrs, shape[0] if shape else None)
+        earlier = self.defined.get(path)
+        if earlier is not None and earlier[0] != signature:
+            raise CompileError.at(
+                layer.span,
+                f"the module path '{path}' is already used (at {earlier[1]}) by another layer; "
+                "a layer written again reuses its module only with the same definition",
+            )
+        self.defined.setdefault(path, (signature, layer.span))
         return Tensor(self.op(kind, attrs, (current.id,), layer.span, path, **extra))
 
     def _module(

@@ -170,9 +170,9 @@ def _shared_module(g: Graph, a: int, b: int) -> bool:
     # single self.relu); two nodes may then carry one path, but only within one scope.
     da, db = g.nodes[a], g.nodes[b]
     sections = (("stem",), ("head",))  # one namespace: the network class's
-    return (
-        (da["scope"] == db["scope"] or da["scope"] in sections and db["scope"] in sections)
-        and da["kind"] == db["kind"]
-        and da["kind"] in OPS
-        and not OPS[da["kind"]].parametric
-    )
+    same_place = da["scope"] == db["scope"] or da["scope"] in sections and db["scope"] in sections
+    if not same_place or da["kind"] != db["kind"] or da["kind"] not in OPS:
+        return False
+    # A parameter-free layer may be shared by structure; one with weights only by being written
+    # again with the same definition (shared weights).
+    return not OPS[da["kind"]].parametric or da["attrs"] == db["attrs"]

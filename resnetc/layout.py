@@ -106,7 +106,14 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
                             stmt.name.span,
                         )
                     )
-                elif name in taken and straight and not stmt.rest and plain.get(name):
+                elif (
+                    name in taken
+                    and straight
+                    and not stmt.rest
+                    and plain.get(name)
+                    and structure(stmt) != first_def.get(name)
+                ):
+                    # (The same layer written again applies the same module: shared weights.)
                     problems.append(
                         Diagnostic(
                             f"duplicate layer name '{name}' (first used at {taken[name].span})",
@@ -115,6 +122,7 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
                     )
                 else:
                     taken.setdefault(name, stmt.name)
+                    first_def.setdefault(name, structure(stmt))
                     plain[name] = plain.get(name, True) and straight and not stmt.rest
                 if isinstance(stmt, n.Group):
                     group(stmt)
@@ -139,6 +147,7 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
                 )
 
     plain: dict[str, bool] = {}
+    first_def: dict[str, object] = {}
     walk(body, (), True)
     shared: dict[object, str] = {}
     for k, stmt in unnamed:

@@ -526,3 +526,79 @@ def test_primitives_match_their_references() -> None:
     frozen.load_state_dict(state)
     ref_frozen.load_state_dict(state)
     torch.testing.assert_close(frozen(x), ref_frozen(x))
+
+
+# ---------------------------------------------------------------- shared weights and CBAM
+
+CBAM_NET = """\
+use attention
+
+block cbam_basic(width, stride = 1) expansion 1 {
+    conv1: conv 3x3 /stride -> width
+    bn1: bn
+    relu
+    conv2: conv 3x3 -> width
+    bn2: bn
+    attn: cbam
+    add shortcut
+    relu
+}
+
+network cbam_net {
+    input 3x32x32
+    classes 10
+    stem { conv1: conv 3x3 -> 64; bn1: bn; relu }
+    layer1: 1 x cbam_basic(64)
+    head { avgpool: global_avgpool; flatten; fc: linear -> classes }
+}
+"""
+
+
+def test_cbam_is_timms_and_shares_its_mlp() -> None:
+    import torch
+    from support import import_timm, randomise_norms
+
+    cbam_module = import_timm().layers.cbam.CbamModule
+    g = resnetc.compile_text(CBAM_NET, "cbam.resnet", check=True)
+    model = resnetc.load(g)
+    # fc1 and fc2 are written twice (average- and max-pooled paths) but are one module each:
+    # their weights are counted once, and FlopCounterMode sees both applications.
+    assert sum(p.numel() for p in model.parameters()) == g.graph["params"]
+    assert flop_macs(model, (3, 32, 32)) == g.graph["macs"]
+    attn = model.layer1[0].attn
+    ref = cbam_module(64)
+    assert list(attn.state_dict()) == list(ref.state_dict())
+    randomise_norms(ref)
+    attn.load_state_dict(ref.state_dict(), strict=True)
+    attn.eval()
+    ref.eval()
+    x = torch.randn(2, 64, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), ref(x))
+
+
+def test_a_layer_written_again_must_be_the_same_layer() -> None:
+    text = with_block(
+        """
+        block blk(width, stride = 1) {
+            fc: conv 1x1 -> width
+            fc: conv 1x1 -> width, bias
+        }"""
+    )
+    with pytest.raises(resnetc.CompileError) as info:
+        resnetc.compile_text(text, "t.resnet")
+    d = info.value.diagnostics[0]
+    assert d.span is not None and (d.span.line, d.span.column) == (4, 5)
+    assert "duplicate layer name 'fc' (first used at t.resnet:3:5)" in d.message
+    text = with_block(
+        """
+        block blk(width, stride = 1) {
+            fc: conv 1x1 -> width
+            fc: conv 1x1 -> width
+        }"""
+    )
+    with pytest.raises(resnetc.CompileError) as info:  # 16 -> 16, then 16 -> 16: fine, but
+        resnetc.compile_text(text.replace("blk(32) /2", "blk(32)"), "t.resnet")
+    d = info.value.diagnostics[0]  # the second stage's input has 16 channels, its fc reads 32
+    assert d.span is not None and (d.span.line, d.span.column) == (4, 5)
+    assert "already used (at t.resnet:3:5) by another layer" in d.message

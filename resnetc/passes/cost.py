@@ -10,11 +10,16 @@ from ..ops import macs, params
 
 def cost(g: Graph) -> None:
     total_p = total_m = 0
+    counted: set[str] = set()  # a module applied twice (shared weights) has its weights once
     for _, d in g.nodes(data=True):
         if d["kind"] in ("input", "add") or d.get("shape") is None:
             d["params"], d["macs"] = 0, 0
             continue
-        d["params"] = params(d["kind"], d["attrs"], d["in_shape"], d["shape"])
+        path = d.get("path")
+        again = path is not None and path in counted
+        if path is not None:
+            counted.add(path)
+        d["params"] = 0 if again else params(d["kind"], d["attrs"], d["in_shape"], d["shape"])
         d["macs"] = macs(d["kind"], d["attrs"], d["in_shape"], d["shape"])
         total_p += d["params"]
         total_m += d["macs"]
