@@ -524,8 +524,11 @@ class _Body:
         attrs, extra = layer_attrs(layer, ev, self.defs)
         # A named layer written again with the same definition applies the same module (shared
         # weights, as CBAM's channel MLP is applied to the average- and the max-pooled map).
+        if layer.name is None:  # unnamed and parameter-free: shared by structure (layout)
+            return Tensor(self.op(kind, attrs, (current.id,), layer.span, path, **extra))
         shape = self.shape(current.id)
-        signature = (kind, attrs, shape[0] if shape else None)
+        width = shape[0] if shape and OPS[kind].parametric else None
+        signature = (kind, attrs, width)
         earlier = self.defined.get(path)
         if earlier is not None and earlier[0] != signature:
             raise CompileError.at(
