@@ -17,6 +17,7 @@ from typing import Any
 
 import resnetc
 from resnetc import nodes as n
+from resnetc.elaborate import SHORTCUT_OP, ops_in
 from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
@@ -245,6 +246,9 @@ class _BodyEmitter:
         self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
         self.containers: dict[str, str] = _containers(body)
         self.tensor_names = tensor_names(body)
+        # `NAME: shortcut` keeps the shortcut's module at its place, under its name.
+        declared = [s for s in body if isinstance(s, n.Layer) and s.op.name == SHORTCUT_OP]
+        self.shortcut_attr = declared[0].name.name if declared and declared[0].name else None
         for stmt in _assignments(body):  # constants are locals of __init__ (forward reads them)
             name = stmt.target.name
             if name not in self.tensor_names and name not in self.locals:
@@ -381,7 +385,7 @@ class _BodyEmitter:
         self.out_chan = _expand(state.ch, self.local_defs)
         for attr in self.forward_needs:  # what forward reads: loop bounds, conditions
             w.line(f"self.{attr} = {attr}")
-        if self.has_add and not self.plain_only:
+        if self.has_add and not self.plain_only and self.shortcut_attr is None:
             w.line("self.downsample = downsample")
         if self.mixed:
             w.line("self.residual = residual")
@@ -396,6 +400,9 @@ class _BodyEmitter:
                     self._make_containers(root, w)
             if isinstance(stmt, n.Assign):
                 self._init_assign(stmt, w, st)
+            elif isinstance(stmt, n.Layer) and stmt.op.name == SHORTCUT_OP:
+                if self.has_add and not self.plain_only:
+                    w.line(f"self.{self.shortcut_attr} = downsample")
             elif isinstance(stmt, n.Layer):
                 self._init_layer(stmt, k, w, st)
             elif isinstance(stmt, n.Group):
@@ -984,6 +991,8 @@ class _Forward:
         e = self.e
         for i, stmt in enumerate(body):
             k = (*key, i)
+            if isinstance(stmt, n.Layer) and stmt.op.name == SHORTCUT_OP:
+                continue
             if isinstance(stmt, n.Layer | n.Group):
                 target = (
                     e._target(stmt, k, self.printer)[0]
@@ -1030,9 +1039,8 @@ class _Forward:
                     w.line(f"tapped = {self.cur}")
                     self.tapped = "tapped"
             elif isinstance(stmt, n.AddShortcut) and not e.plain_only:
-                w.line(
-                    f"shortcut = x if self.downsample is None else self.downsample({self.tapped})"
-                )
+                attr = f"self.{e.shortcut_attr or 'downsample'}"
+                w.line(f"shortcut = x if {attr} is None else {attr}({self.tapped})")
                 if e.mixed:
                     w.line("if self.residual:")
                     with w.indent():
@@ -1401,7 +1409,7 @@ def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
     def visit(name: str) -> None:
         if name in order:
             return
-        for used in _ops_of(defs[name].body):
+        for used in ops_in(defs[name].body):
             if used in defs and used != name:
                 visit(used)
         order.append(name)
@@ -1409,18 +1417,6 @@ def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
     for name in defs:
         visit(name)
     return order
-
-
-def _ops_of(body: tuple[n.Stmt, ...]) -> list[str]:
-    out = []
-    for stmt in body:
-        if isinstance(stmt, n.Layer):
-            out.append(stmt.op.name)
-        elif isinstance(stmt, n.Group):
-            out.extend(c.op.name for c in stmt.body if isinstance(c, n.Layer))
-        for inner in _children(stmt):
-            out.extend(_ops_of(inner))
-    return out
 
 
 def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitter]) -> None:

@@ -26,6 +26,10 @@ from .ops import INTERNAL, OPS, Shape, ShapeError, combine_shapes, default_paddi
 #: The value id of a body's input.
 INPUT = -1
 
+#: The pseudo-op of ``NAME: shortcut``, and the shortcut module's name without one.
+SHORTCUT_OP = "shortcut"
+SHORTCUT_NAME = "downsample"
+
 #: Names every block and module body sees (besides its parameters).
 BODY_NAMES = ("input", "out", "in_channels")
 
@@ -64,6 +68,8 @@ class Elaborated:
     add: int | None = None
     #: The module definitions used, by layer path (the torch backend emits one class each).
     modules: dict[str, str] = field(default_factory=dict)
+    #: The name of the block's shortcut module (``NAME: shortcut``; ``downsample`` by default).
+    shortcut_name: str = "downsample"
 
 
 @dataclass
@@ -75,6 +81,21 @@ class Definitions:
     #: Parameter types per module, fixed by defaults and first use (as for blocks).
     module_types: dict[str, dict[str, str]] = field(default_factory=dict)
     layouts: dict[str, dict[Key, str]] = field(default_factory=dict)
+
+
+def ops_in(body: tuple[n.Stmt, ...]) -> list[str]:
+    """The ops (and module names) a body's layers use, in order, branches and loops included."""
+    out: list[str] = []
+    for stmt in body:
+        if isinstance(stmt, n.Layer):
+            out.append(stmt.op.name)
+        elif isinstance(stmt, n.Group):
+            out.extend(c.op.name for c in stmt.body if isinstance(c, n.Layer))
+        elif isinstance(stmt, n.For):
+            out.extend(ops_in(stmt.body))
+        elif isinstance(stmt, n.If):
+            out.extend(ops_in(stmt.then) + ops_in(stmt.orelse or ()))
+    return out
 
 
 def names_in(node: Any) -> set[str]:
@@ -201,6 +222,7 @@ class _Body:
         self.modules: dict[str, str] = {}
         self.tap: int | None = None
         self.add: int | None = None
+        self.shortcut_name: str | None = None
         self.read: set[str] = set()
         self.tensor_names: dict[str, Span] = {}
         self.stack: list[str] = []
@@ -343,6 +365,8 @@ class _Body:
                 self._assign(stmt, ev, env)
             elif isinstance(stmt, n.Assert):
                 check_assert(stmt, ev)
+            elif isinstance(stmt, n.Layer) and stmt.op.name == SHORTCUT_OP:
+                self._shortcut_module(stmt, prefix)
             elif isinstance(stmt, n.Layer):
                 path = self._path(stmt.name, stmt.rest, ev, names.get(k), prefix, stmt)
                 env["out"] = self._layer(stmt, ev, env, path)
@@ -392,6 +416,28 @@ class _Body:
         else:
             self.add = self.op("add", {}, (current.id,), stmt.span)
             env["out"] = Tensor(self.add)
+
+    def _shortcut_module(self, stmt: n.Layer, prefix: str) -> None:
+        # `NAME: shortcut` says where the block keeps its shortcut's module, and under what
+        # name: its place among the block's modules is its place in the state_dict.
+        if self.kind != "block" or prefix:
+            raise CompileError.at(stmt.op.span, "`NAME: shortcut` belongs in a block's own body")
+        if stmt.name is None or stmt.rest:
+            raise CompileError.at(
+                stmt.span, "name the shortcut's module with a plain name: `downsample: shortcut`"
+            )
+        if (
+            stmt.kernel is not None
+            or stmt.arg is not None
+            or stmt.stride is not None
+            or stmt.out is not None
+            or stmt.options
+        ):
+            raise CompileError.at(stmt.span, "`NAME: shortcut` takes nothing more")
+        if self.shortcut_name is not None:
+            raise CompileError.at(stmt.span, "the block already named its shortcut's module")
+        self._claim(stmt.name.name, stmt.name.span, None)
+        self.shortcut_name = stmt.name.name
 
     def _group(
         self,
@@ -597,7 +643,9 @@ class _Body:
                     )
         if problems:
             raise CompileError(problems)
-        return Elaborated(self.ops, output, self.tap, self.add, self.modules)
+        return Elaborated(
+            self.ops, output, self.tap, self.add, self.modules, self.shortcut_name or SHORTCUT_NAME
+        )
 
 
 def _what(o: Op) -> str:

@@ -48,6 +48,8 @@ class BlockInstance:
     shortcut_nodes: list[int] = field(default_factory=list)
     #: Module definitions used in the block, by their path inside it.
     modules: dict[str, str] = field(default_factory=dict)
+    #: The name of the shortcut's module in the block (``downsample`` unless the block says).
+    shortcut_name: str = "downsample"
 
     @property
     def path(self) -> str:

@@ -99,7 +99,10 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
                     walk(stmt.orelse, (*k, 1), False)
             elif isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
                 name = stmt.name.name
-                if name in RESERVED or name in reserved:
+                shortcut = isinstance(stmt, n.Layer) and stmt.op.name == "shortcut"
+                if (name in RESERVED or name in reserved) and not (
+                    shortcut and name == "downsample"
+                ):
                     problems.append(
                         Diagnostic(
                             f"'{name}' cannot name a layer: it is reserved in the generated module",

@@ -22,7 +22,9 @@ from .elaborate import (
     Elaborator,
     check_assert,
     coerce,
+    module_types,
     names_in,
+    ops_in,
     param_types,
 )
 from .errors import CompileError, Diagnostic, Span, UsageError
@@ -321,8 +323,19 @@ class _Lowering:
         if head and not self.stopped:
             base = len(stem.body) if stem else 0
             current, info.head = self._section(head.body, ev, current, "head", names, base)
-        for name in self.defs.module_types:
-            info.module_defs[name] = self.program.module_defs[name]
+        # Every module a used block or module names, also in a branch no instance takes: the
+        # emitted classes are generic, so they construct it where the condition holds.
+        modules = self.program.module_defs
+        found = list(self.defs.module_types)
+        bodies = [b.body for b in info.blocks.values()] + [modules[m].body for m in found]
+        while bodies:
+            for op in ops_in(bodies.pop(0)):
+                if op in modules and op not in found:
+                    found.append(op)
+                    bodies.append(modules[op].body)
+        for name in found:
+            module_types(modules[name], self.defs)
+            info.module_defs[name] = modules[name]
         self.g.graph["next_id"] = self.next_id  # passes that insert nodes continue from here
         return self.g
 
@@ -558,6 +571,7 @@ class _Lowering:
         inst.tap = ids.get(body.tap) if body.tap is not None else None
         inst.add = ids.get(body.add) if body.add is not None else None
         inst.modules = body.modules
+        inst.shortcut_name = body.shortcut_name
         return inst.output
 
     def _section(

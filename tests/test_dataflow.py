@@ -602,3 +602,90 @@ def test_a_layer_written_again_must_be_the_same_layer() -> None:
     d = info.value.diagnostics[0]  # the second stage's input has 16 channels, its fc reads 32
     assert d.span is not None and (d.span.line, d.span.column) == (4, 5)
     assert "already used (at t.resnet:3:5) by another layer" in d.message
+
+
+# ---------------------------------------------------------------- the shortcut's own module
+
+SHORTCUT_PLACES = """\
+rule proj when changes {
+    conv: conv 1x1 /stride -> out_channels
+}
+
+# timm's ResNetV2 registers its shortcut first; detectron2 calls it `shortcut`.
+block preact(width, stride = 1) {
+    downsample: shortcut
+    norm1: bn
+    relu
+    tap shortcut
+    conv1: conv 3x3 /stride -> width
+    add shortcut
+}
+
+block d2(width, stride = 1) {
+    conv1: conv 3x3 /stride -> width
+    add shortcut
+    relu
+    shortcut: shortcut
+}
+
+network places {
+    input 3x32x32
+    stem { c: conv 3x3 -> 16 }
+    s.blocks: 2 x preact(32) /2, shortcut = proj
+    t: 2 x d2(64) /2
+}
+"""
+
+
+def test_a_block_places_and_names_its_shortcut_module() -> None:
+    import torch
+
+    g = resnetc.compile_text(SHORTCUT_PLACES, "places.resnet", check=True)
+    model = resnetc.load(g)
+    keys = list(model.state_dict())
+    first = [k for k in keys if k.startswith("s.blocks.0.")]
+    assert first[0] == "s.blocks.0.downsample.conv.weight"  # registered before norm1
+    assert [k for k in keys if k.startswith("t.0.")][:3] == [
+        "t.0.conv1.weight",
+        "t.0.shortcut.0.weight",
+        "t.0.shortcut.1.weight",
+    ]
+    assert sum(p.numel() for p in model.parameters()) == g.graph["params"]
+    model(torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement", "where", "message"),
+    [
+        (7, "    downsample: shortcut, bias", (7, 5), "`NAME: shortcut` takes nothing more"),
+        (7, "    shortcut", (7, 5), "name the shortcut's module with a plain name"),
+        (7, "    a.b: shortcut", (7, 5), "name the shortcut's module with a plain name"),
+        (8, "    norm1: bn; again: shortcut", (8, 16), "already named its shortcut's module"),
+    ],
+)
+def test_shortcut_module_errors(
+    line: int, replacement: str, where: tuple[int, int], message: str
+) -> None:
+    lines = SHORTCUT_PLACES.split("\n")
+    lines[line - 1] = replacement
+    with pytest.raises(resnetc.CompileError) as info:
+        resnetc.compile_text("\n".join(lines), "t.resnet")
+    d = info.value.diagnostics[0]
+    assert d.span is not None and (d.span.line, d.span.column) == where, d.render()
+    assert message in d.message
+
+
+def test_a_module_in_a_branch_no_block_takes_is_still_emitted() -> None:
+    text = with_block(
+        """
+        block blk(width, stride = 1, use_se = false) {
+            conv1: conv 3x3 /stride -> width
+            if use_se {
+                se: se -> 8
+            }
+        }"""
+    )
+    g = resnetc.compile_text(text, "t.resnet")
+    source = resnetc.emit(g)
+    assert "class Se(nn.Module):" in source and "self.se = Se(width, 8)" in source
+    resnetc.load(g)

@@ -18,9 +18,6 @@ from ..ir import BlockInstance, Graph, blocks, main_input, net
 from ..ops import OPS, ShapeError, fmt_shape
 from .infer_shapes import node_shape
 
-#: The module a block's shortcut is kept in (torchvision's and timm's name).
-SHORTCUT_MODULE = "downsample"
-
 
 def apply_shortcuts(g: Graph) -> None:
     info = net(g)
@@ -87,7 +84,8 @@ def apply_shortcuts(g: Graph) -> None:
             g.graph["next_id"] += 1
             local = None
             if op.path is not None:
-                local = SHORTCUT_MODULE if single else f"{SHORTCUT_MODULE}.{op.path}"
+                name = b.shortcut_name
+                local = name if single else f"{name}.{op.path}"
             g.add_node(
                 v, kind=op.kind, attrs=op.attrs, span=b.span, scope=(b.stage, b.index), local=local
             )
