@@ -157,6 +157,15 @@ def _wrap_literal(indent: str, prefix: str, e: n.Expr) -> str:
         parts = [_spec(x) for x in e.items]
     elif isinstance(e, n.Map):
         parts = [f"{_spec(k)}: {_spec(v)}" for k, v in zip(e.keys, e.values, strict=True)]
+    elif isinstance(e, n.ListComp) and not index:
+        one = f"{indent}{prefix}{_spec(e)}"
+        if len(one) <= LINE_LENGTH:
+            return one
+        inner = indent + "    "  # black's form: the item and the `for` on lines of their own
+        return (
+            f"{indent}{prefix}[\n{inner}{_spec(e.item)}\n"
+            f"{inner}for {e.var.name} in {_spec(e.items)}\n{indent}]"
+        )
     else:
         return f"{indent}{prefix}{_spec(e)}"
     return _wrap(indent, prefix + "[", parts, "]" + index)
@@ -305,6 +314,18 @@ class _Printer:
         )
         self._braced(f"{indent}}} else {{", s.orelse, tail, indent)
 
+    def params(self, opener: str, params: tuple[n.Param, ...], closer: str) -> str:
+        """A definition's head; parameters that carry a trailing comment go one per line, each
+        keeping its comment."""
+        parts = _params(params)
+        noted = [self._trailing(p.span.line, p.span.line) for p in params]
+        if not any(noted):
+            return _wrap("", opener, parts, closer, margin=2)
+        lines = [opener]
+        for part, note in zip(parts, noted, strict=True):
+            lines.append(f"    {part},{note}")
+        return "\n".join([*lines, closer])
+
     def item(self, item: n.Node, head: str, body: tuple[n.Stmt, ...] | None) -> None:
         self._flush(item.span.line, "")
         if body is None:
@@ -321,7 +342,11 @@ def _simple_stmt(s: n.Stmt, indent: str) -> str:
         return _wrap_literal(indent, f"{s.target.name} = ", s.value)
     if isinstance(s, n.Assert):
         why = ", " + _spec(n.String(span=s.span, value=s.message)) if s.message is not None else ""
-        return f"{indent}assert {_spec(s.cond)}{why}"
+        one = f"{indent}assert {_spec(s.cond)}{why}"
+        if len(one) <= LINE_LENGTH:
+            return one
+        # black's form: the condition in parentheses, on a line of its own
+        return f"{indent}assert (\n{indent}    {_spec(s.cond)}\n{indent}){why}"
     if isinstance(s, n.Layer):
         text = f"{format_path(s.name, s.rest)}: " if s.name else ""
         text += s.op.name
@@ -360,10 +385,10 @@ def format_module(m: n.Module, text: str | None = None) -> str:
             tail = ")" + (
                 f" expansion {_spec(item.expansion)}" if item.expansion is not None else ""
             )
-            head = _wrap("", f"block {item.name.name}(", _params(item.params), tail, margin=2)
+            head = p.params(f"block {item.name.name}(", item.params, tail)
             p.item(item, head, item.body)
         elif isinstance(item, n.ModuleDef):
-            head = _wrap("", f"module {item.name.name}(", _params(item.params), ")", margin=2)
+            head = p.params(f"module {item.name.name}(", item.params, ")")
             p.item(item, head, item.body)
         elif isinstance(item, n.RuleDef):
             when = f" when {_spec(item.when)}" if item.when is not None else ""
@@ -371,7 +396,7 @@ def format_module(m: n.Module, text: str | None = None) -> str:
         elif isinstance(item, n.NetworkDef):
             head = f"network {item.name.name}"
             if item.params:
-                head = _wrap("", head + "(", _params(item.params), ")", margin=2)
+                head = p.params(head + "(", item.params, ")")
             p.item(item, head, item.body)
         elif isinstance(item, n.NetworkAlias):
             opener = f"network {item.name.name} = {item.base.name}("
