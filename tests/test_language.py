@@ -204,25 +204,20 @@ def test_expansion_must_be_a_constant() -> None:
 
 
 def test_fmt_keeps_parameter_comments_and_wraps_long_comprehensions_and_asserts() -> None:
-    text = """network t(
-    a = 1,  # first
-    b = 2,  # second
-) {
-    input 3x32x32
-    xs = [aaaaaaaaaaaaaaaaaaaa + bbbbbbbbbbbbbbbbbbbbbbbbb * i + a * b for i in range(4 * a + b)]
-    assert a > 0 and b > 0 and a < 100 and b < 100 and a + b < 150, "a fairly long message here"
-}
-"""
+    long_name = "a" * 30
+    text = (
+        "network t(\n    a = 1,  # first\n    b = 2,  # second\n) {\n    input 3x32x32\n"
+        f"    {long_name} = 1\n"
+        f"    xs = [{long_name} + {long_name} * i + a * b for i in range(4 * a + b)]\n"
+        f'    assert a > 0 and b > 0 and {long_name} < 100 and a + b < 150, "long enough, ok"\n'
+        "}\n"
+    )
+    assert max(len(line) for line in text.splitlines()) > 100
     out = format_module(parse(text, "t.resnet"), text)
     assert out.startswith("network t(\n    a = 1,  # first\n    b = 2,  # second\n) {\n")
-    assert (
-        "    xs = [\n        aaaaaaaaaaaaaaaaaaaa" in out
-        and "\n        for i in range(4 * a + b)\n    ]" in out
-    )
-    assert (
-        "    assert (\n        a > 0 and b > 0" in out
-        and '\n    ), "a fairly long message here"' in out
-    )
+    assert f"    xs = [\n        {long_name} +" in out
+    assert "\n        for i in range(4 * a + b)\n    ]" in out
+    assert "    assert (\n        a > 0 and b > 0" in out and '\n    ), "long enough, ok"' in out
     assert all(len(line) <= 100 for line in out.splitlines())
     assert format_module(parse(out, "again.resnet"), out) == out
     assert nodes.structure(parse(out, "o.resnet")) == nodes.structure(parse(text, "t.resnet"))
