@@ -677,34 +677,52 @@ class _BodyEmitter:
     def _zero_init(self, w: Writer) -> None:
         # Zero the last BN (or, with none after the last conv, that conv) before the add, so the
         # block starts as its shortcut: "Bag of Tricks" / torchvision's zero_init_residual.
-        target = None
         body = self.definition.body
         adds = [i for i, s in enumerate(body) if isinstance(s, n.AddShortcut)]
         if not adds or self.plain_only:
             return
-        for i in range(adds[0] - 1, -1, -1):
-            stmt = body[i]
-            if isinstance(stmt, n.Layer) and stmt.op.name in _ZERO_INIT and not stmt.rest:
-                target = f"self.{self.layout.get((i,)) or stmt.name.name}"  # type: ignore[union-attr]
-            elif isinstance(stmt, n.Layer) and stmt.op.name in self.modules:
-                target = self.modules[stmt.op.name].zero_target(self._target(stmt, (i,))[0])
-            elif isinstance(stmt, n.Group) and stmt.body:
-                last = stmt.body[-1]
-                if isinstance(last, n.Layer) and last.op.name in _ZERO_INIT:
-                    target = f"self.{stmt.name.name}[{len(stmt.body) - 1}]"
-            if target:
-                break
-            if isinstance(stmt, n.Layer) and stmt.op.name in OPS and OPS[stmt.op.name].parametric:
-                break
-            if not isinstance(stmt, n.Layer | n.Assert):
-                break  # past a value, a loop or a branch the last layer is not plain to see
-        if target is None:
+        target = self._last_weight(body[: adds[0]], ())
+        if not isinstance(target, str):
             return
         w.line()
         w.line("def zero_init_last(self) -> None:")
         with w.indent():
             w.line('"""Zero the last weight layer of the residual path (identity start)."""')
             w.line(f"nn.init.zeros_({target}.weight)")
+
+    def _last_weight(self, body: tuple[n.Stmt, ...], key: tuple[int, ...]) -> str | bool:
+        """The last norm (or conv) of ``body`` as an attribute; True where there is none but
+        what comes before may have it (only gates and parameter-free layers follow it); False
+        where it cannot be told (another layer with weights, a loop, a tensor value)."""
+        for i in range(len(body) - 1, -1, -1):
+            stmt, k = body[i], (*key, i)
+            found: str | bool = True
+            if isinstance(stmt, n.Layer) and stmt.op.name in _ZERO_INIT and not stmt.rest:
+                found = f"self.{self.layout.get(k) or stmt.name.name}"  # type: ignore[union-attr]
+            elif isinstance(stmt, n.Layer) and stmt.op.name in self.modules:
+                found = self.modules[stmt.op.name].zero_target(self._target(stmt, k)[0]) or True
+            elif isinstance(stmt, n.Layer) and stmt.op.name in OPS:
+                found = not OPS[stmt.op.name].parametric
+            elif isinstance(stmt, n.Group) and stmt.body:
+                last = stmt.body[-1]
+                found = isinstance(last, n.Layer) and last.op.name in _ZERO_INIT
+                if found:
+                    found = f"self.{stmt.name.name}[{len(stmt.body) - 1}]"
+            elif isinstance(stmt, n.If):
+                # Both branches must end with the same layer (`if gn { bn3: gn } else { bn3: bn }`)
+                # or neither with one (`if eca { se: eca }`).
+                branches = {
+                    self._last_weight(stmt.then, (*k, 0)),
+                    self._last_weight(stmt.orelse or (), (*k, 1)),
+                }
+                found = branches.pop() if len(branches) == 1 else False
+            elif isinstance(stmt, n.Assign):
+                found = stmt.target.name not in self.tensor_names
+            elif not isinstance(stmt, n.Assert | n.TapShortcut):
+                found = False
+            if found is not True:
+                return found
+        return True
 
     def zero_target(self, attr: str) -> str | None:
         """The last norm (or conv) of a module used as a block's last layer."""

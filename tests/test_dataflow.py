@@ -689,3 +689,13 @@ def test_a_module_in_a_branch_no_block_takes_is_still_emitted() -> None:
     source = resnetc.emit(g)
     assert "class Se(nn.Module):" in source and "self.se = Se(width, 8)" in source
     resnetc.load(g)
+
+
+def test_zero_init_finds_the_last_norm_through_branches() -> None:
+    from support import SPEC
+
+    # timm_bottleneck picks bn3 as BN or GN in an `if`, and may follow it with an ECA gate.
+    for spec in ("resnet50_gn", "ecaresnet50d"):
+        model = resnetc.load(SPEC / f"{spec}.resnet", zero_init_residual=True)
+        assert float(model.layer1[0].bn3.weight.abs().max()) == 0.0
+        assert float(model.layer1[0].bn2.weight.abs().min()) == 1.0
