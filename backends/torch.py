@@ -237,7 +237,7 @@ class _BodyEmitter:
         self.uses_index = self.is_block and _uses_name(body, "index") and "index" not in self.names
         self.locals: dict[str, str] = {}  # constants computed in __init__
         self.local_defs: dict[str, n.Expr] = {}
-        self.forward_needs: dict[str, str] = {}  # self.<attr> -> the __init__ expression
+        self.forward_needs: dict[str, str] = {}  # an __init__ local -> the attribute keeping it
         self.printer = ExprPrinter(
             python=True, rename=self._rename, int_division=self._int_div, call=_py_call
         )
@@ -245,6 +245,7 @@ class _BodyEmitter:
         self.helpers_used: set[str] = set()
         self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
         self.containers: dict[str, str] = _containers(body)
+        self.module_roots = {r for stmt in body for r in _roots(stmt)} | {"downsample"}
         self.tensor_names = tensor_names(body)
         # `NAME: shortcut` keeps the shortcut's module at its place, under its name.
         declared = [s for s in body if isinstance(s, n.Layer) and s.op.name == SHORTCUT_OP]
@@ -383,8 +384,8 @@ class _BodyEmitter:
         state = _InitState(ch=_name("in_channels"), tensors={}, fresh=True)
         self._init_stmts(self.definition.body, (), w, state, top=True)
         self.out_chan = _expand(state.ch, self.local_defs)
-        for attr in self.forward_needs:  # what forward reads: loop bounds, conditions
-            w.line(f"self.{attr} = {attr}")
+        for local, attr in self.forward_needs.items():  # what forward reads: bounds, conditions
+            w.line(f"self.{attr} = {local}")
         if self.has_add and not self.plain_only and self.shortcut_attr is None:
             w.line("self.downsample = downsample")
         if self.mixed:
@@ -959,8 +960,11 @@ class _Forward:
             attr = name
         else:
             return e.ns(name)  # a loop variable
-        e.forward_needs.setdefault(attr, attr)
-        return f"self.{attr}"
+        if attr not in e.forward_needs:
+            # kept as an attribute; one of another name where a layer has this one
+            taken = e.module_roots | set(e.forward_needs.values())
+            e.forward_needs[attr] = e.ns(f"_{attr}") if attr in taken else attr
+        return f"self.{e.forward_needs[attr]}"
 
     def _call(self, name: str) -> str:
         return _py_call(name)
