@@ -459,14 +459,12 @@ class _BodyEmitter:
                 w.line("else:")
                 w.lines.extend(else_w.lines)
         st.fresh = True
-        st.ch = (
-            then_st.ch
-            if _same(then_st.ch, else_st.ch)
-            else n.IfExp.model_construct(
-                span=_NOWHERE, then=then_st.ch, cond=stmt.cond, orelse=else_st.ch
-            )
-        )
-        st.tensors.update(then_st.tensors)
+        st.ch = _choose(stmt.cond, then_st.ch, else_st.ch)  # type: ignore[assignment]
+        for name in {**then_st.tensors, **else_st.tensors}:
+            a = then_st.tensors.get(name, st.tensors.get(name))
+            b = else_st.tensors.get(name, st.tensors.get(name))
+            if a is not b:
+                st.tensors[name] = _choose(stmt.cond, a, b)  # type: ignore[assignment]
 
     def _init_layer(self, layer: n.Layer, k: tuple[int, ...], w: Writer, st: _InitState) -> None:
         op = layer.op.name
@@ -575,13 +573,7 @@ class _BodyEmitter:
             return chan[0] if isinstance(chan, tuple) else chan
         if isinstance(e, n.IfExp):
             a, b = self._tensor_chan(e.then, st), self._tensor_chan(e.orelse, st)
-            if a is None or b is None or isinstance(a, tuple) or isinstance(b, tuple):
-                return a if a is not None else b
-            return (
-                a
-                if _same(a, b)
-                else n.IfExp.model_construct(span=_NOWHERE, then=a, cond=e.cond, orelse=b)
-            )
+            return _choose(e.cond, a, b)
         if isinstance(e, n.List):
             chans = [self._tensor_chan(x, st) for x in e.items]
             if not chans:
@@ -765,6 +757,21 @@ _BODY_RESERVED = (
 _NOWHERE = n.Span.model_construct(file="<emitter>", line=1, column=1, end_line=1, end_column=1)
 
 
+def _choose(cond: n.Expr, a: Chan | None, b: Chan | None) -> Chan | None:
+    """The channels of ``a if cond else b``: one expression where both agree."""
+    if a is None or b is None:
+        return a if a is not None else b
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        elem = _choose(cond, a[0], b[0]) if a[0] is not None and b[0] is not None else None
+        length = _choose(cond, a[1], b[1])
+        return (elem, length)  # type: ignore[return-value]
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return None  # a tensor or a list, by condition: nothing one expression can say
+    if _same(a, b):
+        return a
+    return n.IfExp.model_construct(span=_NOWHERE, then=a, cond=cond, orelse=b)
+
+
 def _join_lists(a: Chan | None, b: Chan | None) -> ListChan:
     la = a if isinstance(a, tuple) else (None, _int(0))
     lb = b if isinstance(b, tuple) else (None, _int(0))
@@ -802,6 +809,8 @@ def _grow_lists(before: dict[str, Chan], after: dict[str, Chan], count: n.Expr) 
         if not isinstance(chan, tuple) or not isinstance(old, tuple) or chan is old:
             continue
         (elem, new_len), (_, old_len) = chan, old
+        if _same(new_len, old_len):
+            continue  # not grown by the loop
         if isinstance(new_len, n.Int) and isinstance(old_len, n.Int):
             step = new_len.value - old_len.value
             grown = count if step == 1 else _bin("*", _int(step), count)
@@ -937,7 +946,11 @@ class _Forward:
         self.tapped = "x"
         self.vars: dict[str, str] = {}
         self.printer = ExprPrinter(
-            python=True, rename=self._rename, int_division=e._int_div, call=self._call
+            python=True,
+            rename=self._rename,
+            int_division=e._int_div,
+            call=self._call,
+            render_call=self._tensor_call,
         )
         self.lists: dict[str, n.Expr] = {}  # tuples from split(): their lengths
         self.pylists: set[str] = set()  # Python lists: [a, b], ys + [out], comprehensions
@@ -974,6 +987,12 @@ class _Forward:
             return self._tensor(expr)
         return self.printer(expr)
 
+    def _tensor_call(self, e: n.Call) -> str | None:
+        """concat, split and a sum of tensors, wherever they appear in an expression."""
+        if e.func.name in ("concat", "split", "sum") and is_tensor_expr(e, self.e.tensor_names):
+            return self._tensor(e)
+        return None
+
     def _tensor(self, e: n.Expr) -> str:
         if isinstance(e, n.Call) and e.func.name == "concat":
             parts = []
@@ -992,7 +1011,7 @@ class _Forward:
             if isinstance(parts, n.List):
                 return f"torch.split({self.py(src)}, {self.printer(parts)}, 1)"
             return f"torch.chunk({self.py(src)}, {self.printer(parts)}, 1)"
-        return self.printer(e)
+        return self.printer(e, 0)
 
     def _items(self, e: n.Expr) -> list[str]:
         if isinstance(e, n.List):
@@ -1124,6 +1143,8 @@ def _list_like(e: n.Expr, f: _Forward) -> bool:
         return True
     if isinstance(e, n.BinOp) and e.op == "+":
         return _list_like(e.left, f) or _list_like(e.right, f)
+    if isinstance(e, n.IfExp):
+        return _list_like(e.then, f) or _list_like(e.orelse, f)
     return False
 
 

@@ -43,11 +43,13 @@ class ExprPrinter:
         rename: Callable[[str], str] | None = None,
         int_division: Callable[[n.BinOp], bool] | None = None,
         call: Callable[[str], str] | None = None,
+        render_call: Callable[[n.Call], str | None] | None = None,
     ):
         self.python = python
         self.rename = rename or (lambda name: name)
         self.int_division = int_division or (lambda e: False)
         self.call = call or (lambda name: name)
+        self.render_call = render_call or (lambda e: None)
 
     def __call__(self, e: n.Expr, context: int = 0) -> str:
         text, prec = self._render(e)
@@ -90,6 +92,9 @@ class ExprPrinter:
         if isinstance(e, n.Index):
             return f"{self(e.value, _PREC['postfix'])}[{self(e.index)}]", _PREC["postfix"]
         if isinstance(e, n.Call):
+            rendered = self.render_call(e)  # a backend's own form (torch.cat for concat, ...)
+            if rendered is not None:
+                return rendered, _PREC["postfix"]
             func = self.call(e.func.name)
             return f"{func}({', '.join(self(a) for a in e.args)})", _PREC["postfix"]
         if isinstance(e, n.Neg):

@@ -1,4 +1,4 @@
-"""The IR: a networkx DiGraph with one node per op, plus the records passes and backends share.
+"""The IR: a networkx MultiDiGraph, one node per op, and the records passes and backends share.
 
 Node attributes: ``kind`` (an op of :mod:`resnetc.ops`, or ``input``, ``add``, ``mul``,
 ``concat``, ``slice``), ``attrs`` (concrete hyper-parameters), ``span`` (the spec text that
@@ -20,7 +20,7 @@ from . import nodes as n
 from .errors import Span
 from .ops import INTERNAL, OPS
 
-Graph: TypeAlias = nx.DiGraph
+Graph: TypeAlias = nx.MultiDiGraph
 
 #: The key of the stem-and-head layout in :attr:`NetworkInfo.layouts`.
 NETWORK_LAYOUT = "<network>"

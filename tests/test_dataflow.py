@@ -699,3 +699,54 @@ def test_zero_init_finds_the_last_norm_through_branches() -> None:
         model = resnetc.load(SPEC / f"{spec}.resnet", zero_init_residual=True)
         assert float(model.layer1[0].bn3.weight.abs().max()) == 0.0
         assert float(model.layer1[0].bn2.weight.abs().min()) == 1.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # split() inside a conditional expression
+        "xs = split(input, 2) if halves else [input, input]\n    out = concat(xs)",
+        # a list whose widths depend on the branch taken
+        "if halves {\n        xs = split(input, 2)\n    } else {\n        xs = [input, input]\n"
+        "    }\n    out = xs[0]\n    conv: conv 1x1 -> 8",
+    ],
+    ids=["split-in-a-conditional", "list-set-by-a-branch"],
+)
+@pytest.mark.parametrize("halves", [True, False])
+def test_conditional_tensor_values_emit_what_the_ir_says(body: str, halves: bool) -> None:
+    import torch
+
+    text = f"""module m(halves = true) {{
+    {body}
+}}
+block blk(width, stride = 1) {{
+    conv: conv 3x3 -> width
+    mix: m, halves = {"true" if halves else "false"}
+}}
+network n {{
+    input 3x32x32
+    s1: 1 x blk(16)
+}}
+"""
+    g = resnetc.compile_text(text, "c.resnet")
+    model = resnetc.load(g)
+    assert sum(p.numel() for p in model.parameters()) == g.graph["params"]
+    output = g.graph["net"].stages[-1].blocks[-1].output
+    assert tuple(model(torch.randn(1, 3, 32, 32)).shape[1:]) == g.nodes[output]["shape"]
+
+
+def test_a_parameter_named_like_a_layer_is_kept_apart() -> None:
+    import torch
+
+    text = with_block(
+        """
+        block blk(width, stride = 1, pool = true) {
+            conv: conv 3x3 -> width
+            if pool {
+                pool: avgpool 3x3
+            }
+        }"""
+    )
+    model = resnetc.load(resnetc.compile_text(text, "t.resnet"))
+    assert isinstance(model.s1[0].pool, torch.nn.AvgPool2d) and model.s1[0]._pool is True
+    model(torch.randn(1, 3, 32, 32))
