@@ -76,3 +76,17 @@ def test_readme_multipath_forward_is_what_resnetc_emits() -> None:
     g = resnetc.compile_text(spec, "sk.resnet")
     assert shown.group(1) in resnetc.emit(g)
     assert f"gives {g.graph['params']:,} parameters" in readme
+
+
+def test_readme_timm_table_is_what_resnetc_computes() -> None:
+    readme = DOCS[1].read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| (`[^|]+`) \| [^|]+ \| `[^|]+` \| ([\d,/ ]+) \| ([\d./ ]+) \|$", readme, re.M
+    )
+    assert len(rows) >= 12
+    for names, params, gmacs in rows:
+        specs = re.findall(r"`(\w+)`", names)
+        for spec, p, m in zip(specs, params.split("/"), gmacs.split("/"), strict=True):
+            g = resnetc.compile(ROOT / "spec" / f"{spec}.resnet")
+            assert f"{g.graph['params']:,}" == p.strip(), spec
+            assert f"{g.graph['macs'] / 1e9:.3f}" == m.strip(), spec
