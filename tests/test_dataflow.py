@@ -697,8 +697,8 @@ def test_zero_init_finds_the_last_norm_through_branches() -> None:
     # timm_bottleneck picks bn3 as BN or GN in an `if`, and may follow it with an ECA gate.
     for spec in ("resnet50_gn", "ecaresnet50d"):
         model = resnetc.load(SPEC / f"{spec}.resnet", zero_init_residual=True)
-        assert float(model.layer1[0].bn3.weight.abs().max()) == 0.0
-        assert float(model.layer1[0].bn2.weight.abs().min()) == 1.0
+        assert float(model.layer1[0].bn3.weight.detach().abs().max()) == 0.0
+        assert float(model.layer1[0].bn2.weight.detach().abs().min()) == 1.0
 
 
 @pytest.mark.parametrize(
