@@ -242,7 +242,6 @@ class _BodyEmitter:
             python=True, rename=self._rename, int_division=self._int_div, call=_py_call
         )
         self.used_ops: set[str] = set()
-        self.helpers_used: set[str] = set()
         self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
         self.containers: dict[str, str] = _containers(body)
         self.module_roots = {r for stmt in body for r in _roots(stmt)} | {"downsample"}

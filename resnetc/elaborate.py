@@ -201,7 +201,7 @@ class Elaborator:
         kind: str,
     ) -> Elaborated:
         """Elaborate ``body``; ``kind`` is block, section, rule or module (what it may hold)."""
-        b = _Body(self, kind, input_shape)
+        b = _Body(self.defs, kind, input_shape)
         b.run(body, env, names)
         return b.finish()
 
@@ -209,9 +209,8 @@ class Elaborator:
 class _Body:
     """The state of one body's elaboration (a block instance, a stem, a rule application)."""
 
-    def __init__(self, elab: Elaborator, kind: str, input_shape: Shape | None):
-        self.elab = elab
-        self.defs = elab.defs
+    def __init__(self, defs: Definitions, kind: str, input_shape: Shape | None):
+        self.defs = defs
         self.kind = kind
         self.input_shape = input_shape
         self.ops: list[Op] = []
@@ -371,7 +370,7 @@ class _Body:
                 path = self._path(stmt.name, stmt.rest, ev, names.get(k), prefix, stmt)
                 env["out"] = self._layer(stmt, ev, env, path)
             elif isinstance(stmt, n.Group):
-                self._group(stmt, ev, env, names, k, prefix)
+                self._group(stmt, ev, env, prefix)
             elif isinstance(stmt, n.For):
                 self._for(stmt, ev, env, names, k, prefix)
             elif isinstance(stmt, n.If):
@@ -439,15 +438,7 @@ class _Body:
         self._claim(stmt.name.name, stmt.name.span, None)
         self.shortcut_name = stmt.name.name
 
-    def _group(
-        self,
-        stmt: n.Group,
-        ev: Evaluator,
-        env: dict[str, Value],
-        names: dict[Key, str],
-        key: Key,
-        prefix: str,
-    ) -> None:
+    def _group(self, stmt: n.Group, ev: Evaluator, env: dict[str, Value], prefix: str) -> None:
         base = self._path(stmt.name, stmt.rest, ev, None, prefix, stmt, container=True)
         for j, child in enumerate(stmt.body):
             if not isinstance(child, n.Layer):
