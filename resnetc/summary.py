@@ -41,7 +41,7 @@ DEFINITIONS = {
 }
 
 #: Ops whose output elements count as activations.
-ACTIVATION_OPS = ("conv", "linear")
+ACTIVATION_OPS = ("conv", "ws_conv", "linear")
 
 
 @dataclass(frozen=True)
