@@ -750,3 +750,44 @@ def test_a_parameter_named_like_a_layer_is_kept_apart() -> None:
     model = resnetc.load(resnetc.compile_text(text, "t.resnet"))
     assert isinstance(model.s1[0].pool, torch.nn.AvgPool2d) and model.s1[0]._pool is True
     model(torch.randn(1, 3, 32, 32))
+
+
+# ---------------------------------------------------------------- a small fuzz of the new syntax
+
+_FUZZ_TOKENS = [
+    "out", "input", "in_channels", "index", "+", "*", "-", "concat(out, out)", "split(out, 2)",
+    "sum(xs)", "[", "]", "(", ")", "{", "}", "for i in range(2) {", "if true {", "} else {", ":",
+    ".", ".0", "[i]", "0", "2", "-1", "1.5", "true", "shortcut", "downsample: shortcut",
+    "add shortcut", "tap shortcut", "rule", "module", "when", "conv", "bn", "relu", "softmax",
+    "gn", "blur_pool", "channel_conv 3", "pad 1", "se", "=", "->", "/", ",", "\n", ";",
+    "x1: conv 1x1 -> 8", "make_divisible(", "log2(", "range(",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_v2_specs_fail_only_with_positioned_errors(seed: int) -> None:
+    """Random token edits of the v2 examples above: every outcome is a clean compile (and a
+    source that imports) or a CompileError/UsageError, never another exception."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [TWO_PATHS, EVERY_OP, CBAM_NET, SHORTCUT_PLACES]
+    for _ in range(200):
+        tokens = re.findall(r"\w+|[^\w\s]|\s+", rng.choice(texts))
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(tokens))
+            roll = rng.random()
+            if roll < 0.35:
+                del tokens[i]
+            elif roll < 0.7:
+                tokens.insert(i, rng.choice(_FUZZ_TOKENS))
+            else:
+                tokens[i] = rng.choice(_FUZZ_TOKENS)
+        text = "".join(tokens)
+        try:
+            g = resnetc.compile_text(text, "fuzz.resnet")
+            compile(resnetc.emit(g), "fuzz", "exec")
+            resnetc.draw(g, detail="layer")
+            resnetc.summarize(g)
+        except (resnetc.CompileError, resnetc.UsageError) as exc:
+            assert all(d.span is None or d.span.line >= 1 for d in getattr(exc, "diagnostics", []))
