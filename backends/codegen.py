@@ -85,11 +85,14 @@ class Namespace:
 
     def __init__(self, reserved: tuple[str, ...] = ()) -> None:
         self.used: set[str] = set(reserved)
-        self.mapping: dict[str, str] = {}
+        self.mapping: dict[object, str] = {}
 
-    def __call__(self, name: str) -> str:
-        if name in self.mapping:
-            return self.mapping[name]
+    def __call__(self, name: str, key: object = None) -> str:
+        """The identifier for ``name``; ``key`` (default: the name) says which thing it names,
+        so two things of one name (a block and a network) get two identifiers."""
+        key = name if key is None else key
+        if key in self.mapping:
+            return self.mapping[key]
         candidate = _ILLEGAL.sub("_", name) or "_"
         if candidate[0].isdigit():
             candidate = "_" + candidate
@@ -104,7 +107,7 @@ class Namespace:
             candidate = f"{base}_{k}"
             k += 1
         self.used.add(candidate)
-        self.mapping[name] = candidate
+        self.mapping[key] = candidate
         return candidate
 
 

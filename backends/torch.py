@@ -1340,9 +1340,10 @@ def emit_torch(g: Graph) -> str:
             *_HELPERS,
         )
     )
-    module_classes = {name: top(class_name(name)) for name in _module_order(info.module_defs)}
-    block_classes = {name: top(class_name(name)) for name in info.blocks}
-    net_class = top(class_name(info.name))
+    order = _module_order(info.module_defs)
+    module_classes = {name: top(class_name(name), ("module", name)) for name in order}
+    block_classes = {name: top(class_name(name), ("block", name)) for name in info.blocks}
+    net_class = top(class_name(info.name), ("network", info.name))
     by_block: dict[str, list[BlockInstance]] = {}
     for b in blocks(g):
         by_block.setdefault(b.block, []).append(b)

@@ -85,19 +85,24 @@ def compile(
     network: str | None = None,
     overrides: Overrides | None = None,
     check: bool = False,
+    limits: Mapping[str, int] | None = None,
 ) -> Graph:
     """Parse, link, lower and run every pass on the spec file ``spec``; returns the IR graph.
 
     ``overrides`` bind the network's parameters like ``--set`` (``{"depth": 101}``); strings are
-    parsed as expressions of the language. ``check`` lints the IR after every pass.
+    parsed as expressions of the language. ``check`` lints the IR after every pass. ``limits``
+    raise (or lower) the limits on what a spec may ask for (``{"channels": 131072}``; the names
+    and defaults are in :mod:`resnetc.limits` and docs/language.md).
     """
+    from . import limits as limits_module
     from .errors import UsageError
     from .loader import load as load_program
 
-    path = Path(spec)
-    if not path.is_file():
-        raise UsageError(f"spec file not found: {spec}")
-    return _finish(load_program(path), network, overrides, check)
+    with limits_module.in_effect(limits_module.make(limits)):
+        path = Path(spec)
+        if not path.is_file():
+            raise UsageError(f"spec file not found: {spec}")
+        return _finish(load_program(path), network, overrides, check)
 
 
 def compile_text(
@@ -107,12 +112,15 @@ def compile_text(
     overrides: Overrides | None = None,
     base: str | Path | None = None,
     check: bool = False,
+    limits: Mapping[str, int] | None = None,
 ) -> Graph:
     """Like :func:`compile` for spec text; ``use "x"`` resolves against ``base`` (default: cwd)."""
+    from . import limits as limits_module
     from .loader import load_text
 
-    program = load_text(text, filename, base=Path(base) if base else None)
-    return _finish(program, network, overrides, check)
+    with limits_module.in_effect(limits_module.make(limits)):
+        program = load_text(text, filename, base=Path(base) if base else None)
+        return _finish(program, network, overrides, check)
 
 
 def _finish(program: Any, network: str | None, overrides: Overrides | None, check: bool) -> Graph:
@@ -166,6 +174,7 @@ def load(
     spec: str | Path | Graph,
     network: str | None = None,
     overrides: Overrides | None = None,
+    limits: Mapping[str, int] | None = None,
     **create_args: Any,
 ) -> Any:
     """Build the spec's network as an ``nn.Module`` in one call.
@@ -176,7 +185,11 @@ def load(
     """
     from .runtime import exec_source
 
-    graph = spec if not isinstance(spec, str | Path) else compile(spec, network, overrides)
+    graph = (
+        spec
+        if not isinstance(spec, str | Path)
+        else compile(spec, network, overrides, limits=limits)
+    )
     source = emit(graph)
     module = exec_source(source, graph.graph["net"].name)
     return module.create_model(**create_args)

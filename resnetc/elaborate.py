@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import limits
 from . import nodes as n
 from .errors import CompileError, Diagnostic, Span
 from .evaluate import Evaluator, Resolver, Value, show, type_name
@@ -81,6 +82,8 @@ class Definitions:
     #: Parameter types per module, fixed by defaults and first use (as for blocks).
     module_types: dict[str, dict[str, str]] = field(default_factory=dict)
     layouts: dict[str, dict[Key, str]] = field(default_factory=dict)
+    #: Ops elaborated so far, for the ``ops`` limit (loops could otherwise unroll without end).
+    op_count: int = 0
 
 
 def ops_in(body: tuple[n.Stmt, ...]) -> list[str]:
@@ -262,6 +265,9 @@ class _Body:
         path: str | None = None,
         **extra: Any,
     ) -> int:
+        self.defs.op_count += 1
+        if self.defs.op_count > limits.current().ops:
+            raise CompileError.at(span, limits.over("ops", self.defs.op_count, "too many ops"))
         o = Op(kind, attrs, inputs, span, path, extra)
         shapes = [self.shape(u) for u in inputs]
         if all(s is not None for s in shapes):
@@ -694,6 +700,7 @@ def layer_attrs(
                 layer.out.span, f"{kind} keeps its input's width; it takes no `->`"
             )
         attrs["out"] = ev.integer(layer.out, "a width", minimum=1)
+        limits.check("channels", attrs["out"], layer.out.span, "this width is too large")
     elif spec.out == "required":
         raise CompileError.at(layer.op.span, f"{kind} needs an output width: `{kind} ... -> C`")
     if layer.arg is not None:
@@ -726,6 +733,16 @@ def layer_attrs(
         attrs.setdefault(name, default)
     if "dilation" in spec.options and attrs["dilation"] < 1:
         raise CompileError.at(layer.span, "dilation must be at least 1")
+    for name, what in (("stride", "stride"), ("dilation", "dilation"), ("groups", "channels")):
+        if isinstance(attrs.get(name), int):
+            limits.check(what, attrs[name], layer.span, f"this {name} is too large")
+    if "kernel" in attrs:
+        limits.check("kernel", max(attrs["kernel"]), layer.span, "this kernel is too large")
+    for name in ("padding", "amount", "size"):
+        value = attrs.get(name)
+        side = max(value) if isinstance(value, tuple) else value
+        if isinstance(side, int) and not isinstance(side, bool):
+            limits.check("kernel", side, layer.span, f"this {name} is too large")
     if "padding" in attrs:
         p = attrs["padding"]
         kh, kw = attrs["kernel"]

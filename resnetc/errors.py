@@ -57,10 +57,13 @@ class Diagnostic:
         text = _SOURCES.get(self.span.file)
         if text is None:
             return head
-        lines = text.splitlines()
+        # Lines end at "\n" only, as the parser counts them (str.splitlines would also split at
+        # \f, \v, U+2028... and quote the wrong line).
+        lines = text.split("\n")
         if not 1 <= self.span.line <= len(lines):
             return head
-        line = lines[self.span.line - 1]
+        line = lines[self.span.line - 1].removesuffix("\r")
+        line = "".join(ch if ch.isprintable() or ch == "\t" else " " for ch in line)
         start = self.span.column - 1
         if self.span.end_line == self.span.line:
             width = max(1, self.span.end_column - self.span.column)

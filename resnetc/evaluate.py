@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import limits
 from . import nodes as n
-from .errors import CompileError
+from .errors import CompileError, Span
 
 #: The shortcut rule that is no rule: the block's ``add`` disappears (plain networks). Every
 #: other rule is a ``rule`` definition (the standard ones are in ``lib/prelude.resnet``).
@@ -34,6 +35,16 @@ class Symbol:
 
 Value = Any
 Resolver = Callable[[str], "Symbol | None"]
+
+
+def bounded(value: Value, span: Span) -> Value:
+    """``value``, unless it is a number too large for a spec to mean: an int over the ``value``
+    limit, or a float that overflowed."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CompileError.at(span, "this arithmetic overflows (the result is not a finite number)")
+    if isinstance(value, int) and not isinstance(value, bool):
+        limits.check("value", abs(value), span, "this value is too large")
+    return value
 
 
 def type_name(value: Value) -> str:
@@ -261,7 +272,9 @@ class Evaluator:
             raise CompileError.at(e.args[1].span, "make_divisible(): the divisor must be >= 1")
         if name == "range" and len(args) == 3 and args[2] == 0:
             raise CompileError.at(e.args[2].span, "range(): the step must not be 0")
-        return fn(*args)
+        if name == "range":
+            limits.check("repeat", len(range(*args)), e.span, "range() has too many items")
+        return bounded(fn(*args), e.span)
 
     def eval_BinOp(self, e: n.BinOp) -> Value:
         return self.arith(e, self(e.left), self(e.right))
@@ -283,8 +296,8 @@ class Evaluator:
                         e.span, f"{left} / {right} does not divide exactly; write // to round down"
                     )
                 return left // right
-            return left / right
-        return _ARITH[e.op](left, right)
+            return bounded(left / right, e.span)
+        return bounded(_ARITH[e.op](left, right), e.span)
 
     def eval_Compare(self, e: n.Compare) -> bool:
         left, right = self(e.left), self(e.right)

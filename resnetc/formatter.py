@@ -30,6 +30,27 @@ _PREC = {
 }
 
 
+_QUOTED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def quote(value: str) -> str:
+    """A string as the language writes it: the escapes the parser reads back, and ``\\xHH`` /
+    ``\\uHHHH`` / ``\\UHHHHHHHH`` for any other character that is not printable."""
+    out = []
+    for ch in value:
+        if ch in _QUOTED:
+            out.append(_QUOTED[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
 class ExprPrinter:
     """Prints expressions for the spec language or, with ``python=True``, as Python source.
 
@@ -76,7 +97,7 @@ class ExprPrinter:
         if isinstance(e, n.String):
             if self.python:
                 raise ValueError("strings never reach generated code")
-            return '"' + e.value.replace("\\", "\\\\").replace('"', '\\"') + '"', _PREC["atom"]
+            return quote(e.value), _PREC["atom"]
         if isinstance(e, n.List):
             return "[" + ", ".join(self(x) for x in e.items) + "]", _PREC["atom"]
         if isinstance(e, n.ListComp):
@@ -385,7 +406,8 @@ def format_module(m: n.Module, text: str | None = None) -> str:
         if i:
             p.out.append("")
         if isinstance(item, n.Use):
-            p.item(item, f'use "{item.target}"' if item.is_path else f"use {item.target}", None)
+            target = quote(item.target) if item.is_path else item.target
+            p.item(item, f"use {target}", None)
         elif isinstance(item, n.BlockDef):
             tail = ")" + (
                 f" expansion {_spec(item.expansion)}" if item.expansion is not None else ""

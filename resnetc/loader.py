@@ -6,8 +6,9 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import limits
 from . import nodes as n
-from .errors import CompileError, Diagnostic, Span, register_source
+from .errors import CompileError, Diagnostic, Span, UsageError, register_source
 from .ops import INTERNAL, OPS
 from .parser import parse
 
@@ -59,10 +60,43 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
+def read_spec(path: Path, name: str, used_at: Span | None = None) -> str:
+    """The text of a spec file. A file that cannot be read is an error at the `use` that named it
+    (or a usage error for the spec itself); one that is not UTF-8 is an error at its bad byte."""
+    try:
+        size = path.stat().st_size
+        if size > limits.current().file_size:
+            raise CompileError.at(
+                used_at
+                or Span.model_construct(file=name, line=1, column=1, end_line=1, end_column=2),
+                limits.over("file_size", size, f"{name} is too large (bytes)"),
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        if used_at is None:
+            raise UsageError(f"cannot read {name}: {why}") from None
+        raise CompileError.at(used_at, f"cannot read {name}: {why}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8", "replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        register_source(name, data.decode("utf-8", "replace"))
+        raise CompileError.at(
+            Span.model_construct(
+                file=name, line=line, column=column, end_line=line, end_column=column + 1
+            ),
+            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot start or continue a "
+            "character here",
+        ) from None
+
+
 def load(path: str | Path) -> Program:
     """Parse ``path`` and all it uses; report clashing definitions and cycles of ``use``."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = read_spec(path, display_name(path))
     return load_text(text, display_name(path), base=path.resolve().parent, origin=path.resolve())
 
 
@@ -102,7 +136,12 @@ class _Linker:
                     continue
                 if tkey in self.done:
                     continue
-                text = target.read_text(encoding="utf-8")
+                if len(stack) >= limits.current().use_depth:
+                    raise CompileError.at(
+                        item.span,
+                        limits.over("use_depth", len(stack) + 1, "`use` chains too many files"),
+                    )
+                text = read_spec(target, display_name(target), item.span)
                 self.program.sources[tkey] = text
                 in_lib = target.parent == STDLIB.resolve()
                 used = (parse_cached if in_lib else parse)(text, display_name(target))
@@ -142,12 +181,21 @@ class _Linker:
 
     def _resolve(self, item: n.Use, base: Path) -> Path:
         if item.is_path:
-            target = (base / item.target).resolve()
+            try:
+                target = (base / item.target).resolve()
+            except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a bad name
+                raise CompileError.at(
+                    item.span, f'`use` cannot follow "{item.target}": {exc}'
+                ) from None
             what = f'file "{item.target}" (looked in {display_name(base)})'
         else:
             target = (STDLIB / f"{item.target}.resnet").resolve()
             libs = sorted(p.stem for p in STDLIB.glob("*.resnet") if p.stem not in PRELUDE)
             what = f"library '{item.target}'; the standard libraries are: {', '.join(libs)}"
-        if not target.is_file():
+        try:
+            found = target.is_file()
+        except OSError as exc:
+            raise CompileError.at(item.span, f"`use` cannot read {what}: {exc.strerror}") from None
+        if not found:
             raise CompileError.at(item.span, f"`use` cannot find {what}")
         return target

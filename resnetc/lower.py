@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import limits
 from . import nodes as n
 from .elaborate import (
     INPUT,
@@ -116,6 +117,8 @@ class _Lowering:
         self.elaborator = Elaborator(self.defs)
         self.stopped = False  # a body could not be elaborated for want of a shape
         self.memo: dict[tuple[Any, ...], Elaborated] = {}
+        self.total_blocks = 0
+        self.max_ops = limits.current().ops
         self.reads_index: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ network level
@@ -140,7 +143,11 @@ class _Lowering:
                 raise CompileError.at(item.base.span, f"unknown network '{item.base.name}'")
             item = base
         definition = item
-        params = {p.name.name: p for p in definition.params}
+        params: dict[str, n.Param] = {}
+        for p in definition.params:
+            if p.name.name in params:
+                raise CompileError.at(p.name.span, f"parameter '{p.name.name}' is declared twice")
+            params[p.name.name] = p
         bound: dict[str, n.Expr] = {}
         for alias in reversed(chain):
             bound.update(self._match_args(alias.args, list(params), alias.base))
@@ -382,11 +389,14 @@ class _Lowering:
                 dims = value
             if any(d < 1 for d in dims):
                 raise CompileError.at(value_expr.span, "input dimensions must be positive")
+            limits.check("channels", dims[0], value_expr.span, "too many input channels")
+            limits.check("input_size", max(dims[1:]), value_expr.span, "the input is too large")
             settings["input"] = tuple(dims)
         elif isinstance(value_expr, n.Shape):
             raise CompileError.at(value_expr.span, f"{key} does not take a shape")
         elif key == "classes":
             settings["classes"] = ev.integer(value_expr, "classes", minimum=1)
+            limits.check("channels", settings["classes"], value_expr.span, "too many classes")
             env["classes"] = settings["classes"]
         elif key == "shortcut":
             settings["shortcut"] = self._rule(ev, value_expr)
@@ -436,6 +446,9 @@ class _Lowering:
 
     def _stage(self, stmt: n.Stage, ev: Evaluator, env: dict[str, Value]) -> _PendingStage:
         count = ev.integer(stmt.count, "the number of blocks", minimum=1)
+        limits.check("repeat", count, stmt.count.span, "too many blocks in a stage")
+        self.total_blocks += count
+        limits.check("blocks", self.total_blocks, stmt.count.span, "too many blocks in the network")
         if stmt.block.name not in env and stmt.block.name not in self.program.blocks:
             known = ", ".join(sorted(self.program.blocks)) or "none (did you forget `use blocks`?)"
             raise CompileError.at(
@@ -449,6 +462,8 @@ class _Lowering:
             )
         block = self.program.blocks[ref.name]
         stride = ev.integer(stmt.stride, "a stage stride", minimum=1) if stmt.stride else 1
+        if stmt.stride is not None:
+            limits.check("stride", stride, stmt.stride.span, "this stride is too large")
         dilate, dilate_span = False, stmt.span
         rule = ""  # the network's rule, unless the stage names its own
         prefix, start = "", 0
@@ -642,5 +657,7 @@ class _Lowering:
     ) -> int:
         v = self.next_id
         self.next_id += 1
+        if v >= self.max_ops:
+            raise CompileError.at(span, limits.over("ops", v + 1, "the network has too many ops"))
         self.g.add_node(v, kind=kind, attrs=attrs, span=span, scope=scope, local=local, **extra)
         return v

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ast as pyast
 import functools
+import math
+import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -17,6 +18,7 @@ from lark.exceptions import (
     VisitError,
 )
 
+from . import limits
 from . import nodes as n
 from .errors import CompileError, Span, register_source
 
@@ -70,6 +72,9 @@ def _lark() -> Lark:
 def parse(text: str, filename: str = "<string>") -> n.Module:
     """Parse the text of a .resnet file into an AST; raises CompileError on bad syntax."""
     register_source(filename, text)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    limits.check("file_size", size, _point(filename, 1, 1), "the file is too large (bytes)")
+    _check_nesting(text, filename)
     tree = _parse(text, filename, "start")
     items = _build(tree, filename)
     return n.Module.model_construct(
@@ -81,12 +86,78 @@ def parse(text: str, filename: str = "<string>") -> n.Module:
 def parse_expr(text: str, filename: str) -> n.Expr:
     """Parse one expression (the value of a ``--set K=V`` override)."""
     register_source(filename, text)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    limits.check("file_size", size, _point(filename, 1, 1), "the expression is too long (bytes)")
+    _check_nesting(text, filename)
     tree = _parse(text, filename, "expr")
     result: n.Expr = _build(tree, filename)
     return result
 
 
+def _point(filename: str, line: int, column: int, width: int = 1) -> Span:
+    return Span.model_construct(
+        file=filename, line=line, column=column, end_line=line, end_column=column + width
+    )
+
+
+def _check_nesting(text: str, filename: str) -> None:
+    """Brackets and braces nested deeper than the limit fail here, before parsing (whose cost,
+    and the transformer's recursion, grow with the depth)."""
+    bound = limits.current().nesting
+    opened: list[tuple[int, int]] = []
+    line, column = 1, 0
+    in_string = escaped = in_comment = False
+    for ch in text:
+        column += 1
+        if ch == "\n":
+            line, column = line + 1, 0
+            in_comment = in_string = False
+            continue
+        if in_comment:
+            continue
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            in_comment = True
+        elif ch in "([{":
+            opened.append((line, column))
+            if len(opened) > bound:
+                raise CompileError.at(
+                    _point(filename, line, column),
+                    limits.over("nesting", len(opened), "brackets nested too deeply"),
+                )
+        elif ch in ")]}" and opened:
+            opened.pop()
+
+
+def _check_depth(tree: Any, filename: str) -> None:
+    """A parse tree deeper than the limit (`- - - x`, `not not ... x`, a chain of thousands of
+    `*`) fails here, before the transformer, which recurses, walks it."""
+    bound = limits.current().nesting * 4  # a bracket level is several grammar levels
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > bound:
+            meta = node.meta
+            line = getattr(meta, "line", 1) if not meta.empty else 1
+            column = getattr(meta, "column", 1) if not meta.empty else 1
+            raise CompileError.at(
+                _point(filename, line, column),
+                "the expression is nested too deeply (more than "
+                f"{bound} levels; raise it with --limit nesting=N)",
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+
+
 def _build(tree: Any, filename: str) -> Any:
+    _check_depth(tree, filename)
     try:
         return _Builder(filename).transform(tree)
     except VisitError as exc:  # lark wraps what the transformer raises; keep our own errors
@@ -150,7 +221,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
                 f"'{last_word}' is a keyword here ({', '.join(reserved)}) "
                 "and cannot be used as a name"
             )
-        elif tok.value in reserved:
+        elif tok.value in reserved and "NAME" in expected:
             message = (
                 f"unexpected '{tok.value}': it is a reserved word ({', '.join(reserved)}) "
                 "and cannot be used as a name here"
@@ -193,6 +264,59 @@ def _tok_span(filename: str, tok: Token) -> Span:
     )
 
 
+class _BadEscape(ValueError):
+    """A string escape that is not one of the language's, at ``offset`` in the string."""
+
+    def __init__(self, message: str, offset: int, width: int):
+        super().__init__(message)
+        self.offset, self.width = offset, width
+
+
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+_HEX = {"x": 2, "u": 4, "U": 8}
+
+
+def unescape(body: str) -> str:
+    """A string literal's characters (between its quotes) with their escapes resolved.
+
+    The escapes are backslash, quote, n, t, r, xHH, uHHHH and UHHHHHHHH (see _ESCAPES and _HEX);
+    any other escape, and the NUL character, are errors."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            if ch == "\0":
+                raise _BadEscape("a string cannot hold the NUL character", i, 1)
+            out.append(ch)
+            i += 1
+            continue
+        kind = body[i + 1] if i + 1 < len(body) else ""
+        if kind in _ESCAPES:
+            out.append(_ESCAPES[kind])
+            i += 2
+            continue
+        if kind in _HEX:
+            digits = body[i + 2 : i + 2 + _HEX[kind]]
+            if len(digits) != _HEX[kind] or any(d not in string.hexdigits for d in digits):
+                raise _BadEscape(f"`\\{kind}` needs {_HEX[kind]} hex digits", i, 2 + len(digits))
+            code = int(digits, 16)
+            if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise _BadEscape(
+                    f"`\\{kind}{digits}` is not a character a string can hold", i, 2 + len(digits)
+                )
+            out.append(chr(code))
+            i += 2 + len(digits)
+            continue
+        raise _BadEscape(
+            f'unknown escape `\\{kind}` in a string; the escapes are \\\\ \\" \\n \\t \\r '
+            "\\xHH \\uHHHH \\UHHHHHHHH",
+            i,
+            2,
+        )
+    return "".join(out)
+
+
 @v_args(meta=True)
 class _Builder(Transformer):
     """Builds nodes.* from the parse tree; every node gets the span of its text."""
@@ -220,9 +344,7 @@ class _Builder(Transformer):
     def use(self, meta: Any, c: list[Token]) -> n.Use:
         tok = c[0]
         if tok.type == "STRING":
-            return n.Use.model_construct(
-                span=self._s(meta), target=pyast.literal_eval(str(tok)), is_path=True
-            )
+            return n.Use.model_construct(span=self._s(meta), target=self._string(tok), is_path=True)
         return n.Use.model_construct(span=self._s(meta), target=str(tok), is_path=False)
 
     def block_def(self, meta: Any, c: list[Any]) -> n.BlockDef:
@@ -284,7 +406,7 @@ class _Builder(Transformer):
                 dims = tuple(int(d) for d in str(value).split("x"))
                 value = n.Shape.model_construct(span=span, dims=dims)
             else:
-                value = n.String.model_construct(span=span, value=pyast.literal_eval(str(value)))
+                value = n.String.model_construct(span=span, value=self._string(value))
         return n.Setting.model_construct(span=self._s(meta), key=self._ident(key), value=value)
 
     def section(self, meta: Any, c: list[Any]) -> n.Section:
@@ -367,7 +489,7 @@ class _Builder(Transformer):
         return n.Assign.model_construct(span=self._s(meta), target=self._ident(c[0]), value=c[1])
 
     def assert_(self, meta: Any, c: list[Any]) -> n.Assert:
-        message = pyast.literal_eval(str(c[1])) if c[1] is not None else None
+        message = self._string(c[1]) if c[1] is not None else None
         return n.Assert.model_construct(span=self._s(meta), cond=c[0], message=message)
 
     def options(self, meta: Any, c: list[Any]) -> tuple[n.Option, ...]:
@@ -390,12 +512,32 @@ class _Builder(Transformer):
     def kwarg(self, meta: Any, c: list[Any]) -> n.Arg:
         return n.Arg.model_construct(span=self._s(meta), name=self._ident(c[0]), value=c[1])
 
+    def _string(self, tok: Token) -> str:
+        """The value of a string literal token, its escapes resolved."""
+        try:
+            return unescape(str(tok)[1:-1])
+        except _BadEscape as exc:
+            span = _tok_span(self.file, tok)
+            column = span.column + 1 + exc.offset
+            raise CompileError.at(
+                _point(self.file, span.line, column, exc.width), str(exc)
+            ) from None
+
     # -- expressions
     def int_lit(self, meta: Any, c: list[Token]) -> n.Int:
-        return n.Int.model_construct(span=self._s(meta), value=int(c[0]))
+        digits = str(c[0])
+        span = self._s(meta)
+        limits.check("literal_digits", len(digits), span, "too many digits in a number")
+        return n.Int.model_construct(span=span, value=int(digits))
 
     def float_lit(self, meta: Any, c: list[Token]) -> n.Float:
-        return n.Float.model_construct(span=self._s(meta), value=float(c[0]))
+        span = self._s(meta)
+        mantissa = str(c[0]).lower().split("e")[0].replace(".", "")
+        limits.check("literal_digits", len(mantissa), span, "too many digits in a number")
+        value = float(c[0])
+        if not math.isfinite(value):
+            raise CompileError.at(span, f"{c[0]} is too large for a number (it overflows)")
+        return n.Float.model_construct(span=span, value=value)
 
     def true(self, meta: Any, c: list[Any]) -> n.Bool:
         return n.Bool.model_construct(span=self._s(meta), value=True)
@@ -412,7 +554,7 @@ class _Builder(Transformer):
         )
 
     def string(self, meta: Any, c: list[Token]) -> n.String:
-        return n.String.model_construct(span=self._s(meta), value=pyast.literal_eval(str(c[0])))
+        return n.String.model_construct(span=self._s(meta), value=self._string(c[0]))
 
     def list_comp(self, meta: Any, c: list[Any]) -> n.ListComp:
         item, var, items = c

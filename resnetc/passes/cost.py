@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .. import limits
 from ..ir import Graph, blocks, net
 from ..ops import macs, params
 
@@ -24,6 +25,10 @@ def cost(g: Graph) -> None:
         total_p += d["params"]
         total_m += d["macs"]
     g.graph["params"], g.graph["macs"] = total_p, total_m
+    first = min(g.nodes) if g.nodes else None  # the input node: its span names the network
+    span = g.nodes[first]["span"] if first is not None else None
+    limits.check("params", total_p, span, "the network has too many parameters")
+    limits.check("macs", total_m, span, "the network has too many multiply-adds")
 
 
 def totals(g: Graph) -> dict[str, dict[str, int]]:
