@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import limits
@@ -33,7 +34,7 @@ from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
 from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, layout
-from .loader import Program
+from .loader import STDLIB, Program
 from .ops import Shape
 
 SETTINGS = ("input", "classes", "shortcut", "zero_init", "title", "paper")
@@ -86,6 +87,28 @@ def _constant_expansion(expr: n.Expr) -> int:
             expr.span,
             "the expansion must be a constant int (it becomes the class attribute `expansion`)",
         ) from None
+
+
+def _in_library(span: Span | None) -> bool:
+    if span is None:
+        return False
+    try:
+        return Path(span.file).resolve().is_relative_to(STDLIB.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _at_call_site(d: Diagnostic, stage: Span, call: str) -> Diagnostic:
+    """A problem found in a block's body, with the stage that made the block. Inside a block of
+    the standard library the stage is where the user can act: it becomes the error's position,
+    and the library line a note."""
+    if not _in_library(d.span):
+        return d.with_note(f"{call}, made by this stage", stage)
+    moved = Diagnostic(d.message, stage, d.severity)
+    moved = moved.with_note(f"{call}: the library's line", d.span)
+    for note in d.notes:
+        moved = moved.with_note(note.message, note.span)
+    return moved
 
 
 def rule_names(program: Program) -> list[str]:
@@ -313,13 +336,9 @@ class _Lowering:
                     current = self._block(p.block, inst)
                 except CompileError as exc:
                     args_text = ", ".join(f"{k} = {show(v)}" for k, v in args.items())
+                    call = f"in block {inst.path}, {p.block.name.name}({args_text})"
                     raise CompileError(
-                        d.with_note(
-                            f"in block {inst.path}, {p.block.name.name}({args_text}), "
-                            "made by this stage",
-                            p.stmt.span,
-                        )
-                        for d in exc.diagnostics
+                        _at_call_site(d, p.stmt.span, call) for d in exc.diagnostics
                     ) from None
                 if self.stopped:
                     break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,6 +193,67 @@ def _describe_expected(expected: set[str], parser: Lark) -> str:
     return ", ".join(names)
 
 
+_SPACED_KERNEL = re.compile(r"(\d+)[ \t]+x[ \t]*(\d+)|(\d+)[ \t]*x[ \t]+(\d+)")
+
+
+def _spaced_kernel(text: str, start: Any) -> tuple[int, int, str, str] | None:
+    """`3 x 3` where a kernel size `3x3` was meant, ending at or after the error: (line, column,
+    what was written, the fix)."""
+    if not isinstance(start, int):
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    segment = text[line_start : line_end if line_end >= 0 else len(text)]
+    for m in _SPACED_KERNEL.finditer(segment):
+        if line_start + m.end() >= start >= line_start + m.start():
+            a, b = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            line = text.count("\n", 0, start) + 1
+            return line, m.start() + 1, m.group(0), f"{a}x{b}"
+    return None
+
+
+def _unclosed_brace(text: str, start: Any, tok: Token) -> tuple[int, int] | None:
+    """The `{` a syntax error shows to be unclosed: the innermost open one, where the error is at
+    the end of the file, or on a line indented no deeper than the line of that `{`."""
+    stop = start if isinstance(start, int) else len(text)
+    opened: list[tuple[int, int, int]] = []  # line, column, indentation of its line
+    line, column, indent, at_start = 1, 0, 0, True
+    in_string = escaped = in_comment = False
+    for ch in text[:stop]:
+        column += 1
+        if ch == "\n":
+            line, column, indent, at_start = line + 1, 0, 0, True
+            in_comment = in_string = False
+            continue
+        if at_start and ch in " \t":
+            indent += 1
+            continue
+        at_start = False
+        if in_comment:
+            continue
+        if in_string:
+            escaped = not escaped and ch == "\\"
+            in_string = escaped or ch != '"'
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            in_comment = True
+        elif ch == "{":
+            opened.append((line, column, indent))
+        elif ch == "}" and opened:
+            opened.pop()
+    if not opened:
+        return None
+    brace_line, brace_column, brace_indent = opened[-1]
+    if tok.type == "$END":
+        return brace_line, brace_column
+    own_start = text.rfind("\n", 0, stop) + 1
+    own_indent = len(text[own_start:stop]) - len(text[own_start:stop].lstrip(" \t"))
+    if (tok.line or 0) > brace_line and own_indent <= brace_indent:
+        return brace_line, brace_column
+    return None
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) -> CompileError:
     line, column = max(exc.line, 1), max(exc.column, 1)
     width = 1
@@ -228,6 +290,17 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str, parser: Lark) 
             )
         elif before.endswith("->"):
             message = f"{what}; expected the output width (an expression) after `->`"
+        elif (spaced := _spaced_kernel(text, start)) is not None:
+            line, column, width = spaced[0], spaced[1], len(spaced[2])
+            message = f"a kernel size is written without spaces: `{spaced[3]}`, not `{spaced[2]}`"
+        elif (brace := _unclosed_brace(text, start, tok)) is not None:
+            if tok.type != "$END":  # point at the line the `}` should come before
+                row = text[: start if isinstance(start, int) else 0].split("\n")[-1]
+                column, width = len(row) - len(row.lstrip(" \t")) + 1, 1
+            message = (
+                f"missing `}}`: the `{{` on line {brace[0]} (column {brace[1]}) is not closed "
+                f"before this {'end of file' if tok.type == '$END' else 'line'}"
+            )
         else:
             message = f"{what}; expected {_describe_expected(expected, parser)}"
     elif isinstance(exc, UnexpectedCharacters):

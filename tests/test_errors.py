@@ -92,7 +92,18 @@ def test_unexpected_character(tmp_path: Path) -> None:
 
 def test_unexpected_end_of_file(tmp_path: Path) -> None:
     d = error("network n {\n    input 3x32x32\n", tmp_path)
-    check(d, 2, 18, "unexpected end of file", "'}'")
+    check(d, 2, 18, "missing `}`: the `{` on line 1 (column 11) is not closed before this end")
+
+
+def test_missing_brace_says_so_at_the_line_it_belongs_before(tmp_path: Path) -> None:
+    text = "use blocks\nnetwork n {\n    input 3x32x32\n    stem { conv1: conv 3x3 -> 16\n"
+    d = error(text + "    layer1: 2 x basic(16)\n}\n", tmp_path)
+    check(d, 5, 5, "missing `}`: the `{` on line 4 (column 10) is not closed before this line")
+
+
+def test_spaced_kernel_size_suggests_the_token(tmp_path: Path) -> None:
+    d = error(edit("        conv1: conv 3x3 -> 16", "        conv1: conv 3 x 3 -> 16"), tmp_path)
+    check(d, 7, 21, "a kernel size is written without spaces: `3x3`, not `3 x 3`")
 
 
 def test_missing_width_after_arrow(tmp_path: Path) -> None:
@@ -262,15 +273,16 @@ def test_bool_where_int_expected_as_block_argument(tmp_path: Path) -> None:
     check(d, 11, 32, "parameter 'groups' of block 'basic' is int", "bool true")
 
 
-def test_bad_argument_reported_in_library_block_with_a_note_at_the_stage(tmp_path: Path) -> None:
+def test_bad_argument_reported_at_the_stage_with_the_library_line_as_a_note(
+    tmp_path: Path,
+) -> None:
     # A parameter without a default takes its type from the call, so the mistake surfaces where
-    # the library block uses it; a note then points back at the user's stage.
+    # the library block uses it; the user's stage is the error's position, the library a note.
     d = error(edit("    s1: 1 x basic(16)", "    s1: 1 x basic(true)"), tmp_path)
-    assert d.span is not None and d.span.file.endswith("blocks.resnet")
-    assert "a width must be an int, got bool true" in d.message
+    check(d, 11, 5, "a width must be an int, got bool true")
     (note,) = d.notes
     assert note.severity == "note" and note.span is not None
-    assert (note.span.file, note.span.line, note.span.column) == ("t.resnet", 11, 5)
+    assert note.span.file.endswith("blocks.resnet") and note.span.line == 9
     assert "in block s1.0, basic(width = true" in note.message
     assert "note: in block s1.0" in d.render()
 
