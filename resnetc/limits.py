@@ -27,7 +27,7 @@ class Limits:
     value: int = 10**15  # the magnitude of any int a spec computes
     repeat: int = 10_000  # blocks of one stage; items of one `range` or loop
     blocks: int = 20_000  # blocks of the whole network
-    ops: int = 500_000  # graph nodes of the whole network
+    ops: int = 100_000  # graph nodes of the whole network
     channels: int = 65_536  # any width: conv and linear outputs, classes, input channels
     kernel: int = 256  # a kernel side
     stride: int = 256

@@ -90,3 +90,11 @@ def test_readme_timm_table_is_what_resnetc_computes() -> None:
             g = resnetc.compile(ROOT / "spec" / f"{spec}.resnet")
             assert f"{g.graph['params']:,}" == p.strip(), spec
             assert f"{g.graph['macs'] / 1e9:.3f}" == m.strip(), spec
+
+
+def test_limits_table_is_the_compilers() -> None:
+    from resnetc.limits import DEFAULT, names
+
+    text = DOCS[0].read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `(\w+)` \| ([\d,]+) \|", text, re.M))
+    assert table == {name: f"{getattr(DEFAULT, name):,}" for name in names()}
