@@ -74,6 +74,11 @@ RESERVED = frozenset(
 Key = tuple[int, ...]
 
 
+def is_attribute_name(name: str) -> bool:
+    """Whether ``name`` can follow a dot in Python: ``self.conv1.conv`` (not ``self.a.class``)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
 def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> dict[Key, str]:
     """Map each unnamed layer's position in ``body`` (a path of statement indices: ``(i,)`` at
     the top, ``(i, j)`` in a loop's body, ``(i, 0, j)`` / ``(i, 1, j)`` in an ``if``'s
@@ -100,6 +105,17 @@ def layout(body: tuple[n.Stmt, ...], reserved: frozenset[str] = frozenset()) -> 
             elif isinstance(stmt, n.Layer | n.Group) and stmt.name is not None:
                 name = stmt.name.name
                 shortcut = isinstance(stmt, n.Layer) and stmt.op.name == "shortcut"
+                children = [p for p in stmt.rest if isinstance(p, n.Ident)]
+                if isinstance(stmt, n.Group):
+                    children += [c.name for c in stmt.body if isinstance(c, n.Layer) and c.name]
+                for part in children:  # attribute names in the generated code
+                    if not is_attribute_name(part.name):
+                        problems.append(
+                            Diagnostic(
+                                f"'{part.name}' cannot name a module: it is a Python keyword",
+                                part.span,
+                            )
+                        )
                 if (name in RESERVED or name in reserved) and not (
                     shortcut and name == "downsample"
                 ):

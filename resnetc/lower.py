@@ -33,7 +33,7 @@ from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
 from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
-from .layout import RESERVED, layout
+from .layout import RESERVED, is_attribute_name, layout
 from .loader import STDLIB, Program
 from .ops import Shape
 
@@ -449,6 +449,15 @@ class _Lowering:
                     Diagnostic(
                         f"duplicate stage name '{path}' (first at {seen[path].span})",
                         ident.span,
+                    )
+                )
+            elif any(
+                isinstance(part, n.Ident) and not is_attribute_name(part.name)
+                for part in stage.rest
+            ):
+                problems.append(
+                    Diagnostic(
+                        f"'{path}' cannot name a stage: it holds a Python keyword", ident.span
                     )
                 )
             elif ident.name in RESERVED:

@@ -209,3 +209,14 @@ def test_the_cli_exits_1_without_a_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "not UTF-8" in proc.stderr
+
+
+def test_python_keywords_cannot_name_modules(tmp_path: Path) -> None:
+    block = "block b(w) {\n    conv1.class: conv 3x3 -> w\n    g: { None: bn }\n}\n"
+    d = fails(block + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
+    at(d, 2, 11, "'class' cannot name a module: it is a Python keyword")
+    d = fails(
+        "use blocks\nnetwork n {\n    input 3x32x32\n    stages.lambda: 1 x basic(8)\n}\n",
+        tmp_path,
+    )
+    at(d, 4, 5, "'stages.lambda' cannot name a stage: it holds a Python keyword")
