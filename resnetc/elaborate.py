@@ -86,19 +86,24 @@ class Definitions:
     op_count: int = 0
 
 
-def ops_in(body: tuple[n.Stmt, ...]) -> list[str]:
-    """The ops (and module names) a body's layers use, in order, branches and loops included."""
-    out: list[str] = []
+def layers_in(body: tuple[n.Stmt, ...]) -> list[n.Layer]:
+    """A body's layers, in order, those of groups, branches and loops included."""
+    out: list[n.Layer] = []
     for stmt in body:
         if isinstance(stmt, n.Layer):
-            out.append(stmt.op.name)
+            out.append(stmt)
         elif isinstance(stmt, n.Group):
-            out.extend(c.op.name for c in stmt.body if isinstance(c, n.Layer))
+            out.extend(c for c in stmt.body if isinstance(c, n.Layer))
         elif isinstance(stmt, n.For):
-            out.extend(ops_in(stmt.body))
+            out.extend(layers_in(stmt.body))
         elif isinstance(stmt, n.If):
-            out.extend(ops_in(stmt.then) + ops_in(stmt.orelse or ()))
+            out.extend(layers_in(stmt.then) + layers_in(stmt.orelse or ()))
     return out
+
+
+def ops_in(body: tuple[n.Stmt, ...]) -> list[str]:
+    """The ops (and module names) a body's layers use, in order, branches and loops included."""
+    return [layer.op.name for layer in layers_in(body)]
 
 
 def names_in(node: Any) -> set[str]:

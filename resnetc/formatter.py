@@ -327,8 +327,9 @@ class _Printer:
             self._braced(head, s.then, s.span, indent)
             return
         self._braced(head, s.then, s.span, indent, close=False)
+        # `else { if ... }` and `else if ...` are one AST: the canonical form is `else if`.
         chained = s.orelse[0] if len(s.orelse) == 1 and isinstance(s.orelse[0], n.If) else None
-        if chained is not None and chained.span.line > (s.then[-1].span.end_line if s.then else 0):
+        if chained is not None:
             self._if(chained, f"{indent}}} else if ", indent)
             return
         tail = n.Span.model_construct(

@@ -530,7 +530,9 @@ class _Builder(Transformer):
     def path_index(self, meta: Any, c: list[Any]) -> n.PathIndex:
         index = c[0]
         if isinstance(index, Token):
-            index = n.Int.model_construct(span=_tok_span(self.file, index), value=int(index))
+            span = _tok_span(self.file, index)
+            limits.check("literal_digits", len(index), span, "too many digits in a number")
+            index = n.Int.model_construct(span=span, value=int(index))
         return n.PathIndex.model_construct(span=self._s(meta), index=index)
 
     def for_(self, meta: Any, c: list[Any]) -> n.For:

@@ -220,3 +220,22 @@ def test_python_keywords_cannot_name_modules(tmp_path: Path) -> None:
         tmp_path,
     )
     at(d, 4, 5, "'stages.lambda' cannot name a stage: it holds a Python keyword")
+
+
+def test_fuzz_findings(tmp_path: Path) -> None:
+    """Minimal reproducers of what the fuzzer found (scripts/fuzz.py)."""
+    # A 5,000-digit path index.
+    d = fails("block b(w) {\n    x." + "9" * 5000 + ": relu\n}\n", tmp_path)
+    at(d, 2, 7, "too many digits in a number: 5,000")
+    # An unknown op in a branch no instance takes: the generated class would build it.
+    text = "block b(w, on = false) {\n    if on {\n        oops\n    }\n    relu\n}\n"
+    d = fails(text + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
+    at(d, 3, 9, "unknown op 'oops'; expected one of avgpool")
+    # `else { if ... }` is `else if`: fmt settles on the latter, and stays there.
+    nested = (
+        "block b(w) {\n    if w > 1 {\n    } else {\n        if w > 0 {\n"
+        "            relu\n        }\n    }\n}\n"
+    )
+    once = format_module(parse(nested, "t.resnet"), nested)
+    assert "} else if w > 0 {" in once
+    assert format_module(parse(once, "o.resnet"), once) == once
