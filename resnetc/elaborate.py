@@ -13,7 +13,7 @@ reads ``out`` and replaces it, so the sequential form needs neither name. Tensor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,19 +106,26 @@ def ops_in(body: tuple[n.Stmt, ...]) -> list[str]:
     return [layer.op.name for layer in layers_in(body)]
 
 
-def names_in(node: Any) -> set[str]:
-    """Every name an AST node (or a tuple of them) reads."""
-    found: set[str] = set()
+def _walk(node: Any) -> Iterator[n.Node]:
+    """Every AST node under ``node`` (or a tuple of them), itself included."""
     stack = [node]
     while stack:
         item = stack.pop()
-        if isinstance(item, n.Name):
-            found.add(item.id)
-        elif isinstance(item, n.Node):
+        if isinstance(item, n.Node):
+            yield item
             stack.extend(getattr(item, k) for k in type(item).model_fields if k != "span")
         elif isinstance(item, tuple):
             stack.extend(item)
-    return found
+
+
+def names_in(node: Any) -> set[str]:
+    """Every name an AST node (or a tuple of them) reads."""
+    return {item.id for item in _walk(node) if isinstance(item, n.Name)}
+
+
+def string_in(node: Any) -> n.String | None:
+    """A string literal under ``node``, if any (an assert's message is not an expression)."""
+    return next((item for item in _walk(node) if isinstance(item, n.String)), None)
 
 
 def is_tensor(value: Value) -> bool:

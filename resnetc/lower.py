@@ -30,6 +30,7 @@ from .elaborate import (
     names_in,
     ops_in,
     param_types,
+    string_in,
 )
 from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
@@ -367,6 +368,13 @@ class _Lowering:
         # The generated classes build the layers of branches no instance took, too: their ops
         # must exist.
         for body in [b.body for b in info.blocks.values()] + [modules[m].body for m in found]:
+            text = string_in(body)
+            if text is not None:  # the generated class would hold it: no spec text in code
+                raise CompileError.at(
+                    text.span,
+                    "a string has no meaning in a block or module (strings are for `use`, "
+                    "title, paper and a stage's prefix)",
+                )
             for layer in layers_in(body):
                 op = layer.op.name
                 if op not in OPS and op not in modules and op != SHORTCUT_OP:

@@ -231,6 +231,10 @@ def test_fuzz_findings(tmp_path: Path) -> None:
     text = "block b(w, on = false) {\n    if on {\n        oops\n    }\n    relu\n}\n"
     d = fails(text + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
     at(d, 3, 9, "unknown op 'oops'; expected one of avgpool")
+    # A string in a block would reach the generated class: refused where it is written.
+    text = 'block b(w, on = false) {\n    if on {\n        k = "x"\n    }\n    relu\n}\n'
+    d = fails(text + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
+    at(d, 3, 13, "a string has no meaning in a block or module")
     # `else { if ... }` is `else if`: fmt settles on the latter, and stays there.
     nested = (
         "block b(w) {\n    if w > 1 {\n    } else {\n        if w > 0 {\n"
