@@ -1062,18 +1062,14 @@ class _Forward:
             elif isinstance(stmt, n.For):
                 self._settle(w)
                 w.line(f"for {e._rename(stmt.var.name)} in {self.printer(stmt.items)}:")
-                with w.indent():
-                    self.stmts(stmt.body, k, w)
+                self._block(stmt.body, k, w)
             elif isinstance(stmt, n.If):
                 self._settle(w)
                 w.line(f"if {self.printer(stmt.cond)}:")
-                with w.indent():
-                    self.stmts(stmt.then, (*k, 0), w)
-                    w.line("pass") if not stmt.then else None
+                self._block(stmt.then, (*k, 0), w)
                 if stmt.orelse:
                     w.line("else:")
-                    with w.indent():
-                        self.stmts(stmt.orelse, (*k, 1), w)
+                    self._block(stmt.orelse, (*k, 1), w)
             elif isinstance(stmt, n.TapShortcut):
                 if self.cur != "x":
                     w.line(f"tapped = {self.cur}")
@@ -1092,6 +1088,14 @@ class _Forward:
                 else:
                     w.line(f"out = {self.cur} + shortcut")
                 self.cur = "out"
+
+    def _block(self, body: tuple[n.Stmt, ...], key: tuple[int, ...], w: Writer) -> None:
+        """An indented block: its statements, or `pass` where none has work at run time."""
+        start = len(w.lines)
+        with w.indent():
+            self.stmts(body, key, w)
+            if len(w.lines) == start:
+                w.line("pass")
 
     def _settle(self, w: Writer) -> None:
         # A loop or branch may move `out`; before it, `out` must already name the running value.

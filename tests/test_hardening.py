@@ -235,6 +235,12 @@ def test_fuzz_findings(tmp_path: Path) -> None:
     text = 'block b(w, on = false) {\n    if on {\n        k = "x"\n    }\n    relu\n}\n'
     d = fails(text + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
     at(d, 3, 13, "a string has no meaning in a block or module")
+    # A loop or a branch with nothing to do at run time still makes valid Python.
+    text = (
+        "block b(w) {\n    for i in [] { }\n    if w > 1 {\n        k = 2\n    } else {\n"
+        "        k = 3\n    }\n    relu\n}\nnetwork n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n"
+    )
+    compile(resnetc.emit(resnetc.compile_text(text)), "generated", "exec")
     # `else { if ... }` is `else if`: fmt settles on the latter, and stays there.
     nested = (
         "block b(w) {\n    if w > 1 {\n    } else {\n        if w > 0 {\n"
