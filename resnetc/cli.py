@@ -1,17 +1,22 @@
 """The ``resnetc`` command line: build, check, draw, summary, fmt.
 
 Exit status: 0 success, 1 an error in the spec (printed as ``file:line:col: error: ...`` with
-the source line and a caret), 2 a usage error. Nothing here imports torch.
+the source line and a caret) or standard output that cannot be written (closed, full), 2 a usage
+error (an output file refused by :func:`check_output` among them), 141 (128 + SIGPIPE, what a
+shell reports for a program a broken pipe stops) when the reader of standard output went away, as
+in ``resnetc draw ... | head -1``, which is not reported. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -21,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         from .errors import UsageError
 
-        self.print_usage(sys.stderr)
+        if sys.stderr is not None:  # (print_usage(None) would print to standard output)
+            self.print_usage(sys.stderr)
         raise UsageError(message)
 
 
@@ -30,6 +36,17 @@ def _set(text: str) -> tuple[str, str]:
     if not sep or not key.strip() or not value.strip():
         raise argparse.ArgumentTypeError(f"expected K=V, got {text!r}")
     return key.strip(), value.strip()
+
+
+def _limit(text: str) -> tuple[str, int]:
+    key, sep, value = text.partition("=")
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        number = 0
+    if not sep or not key.strip() or number < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=N with N a positive int, got {text!r}")
+    return key.strip(), number
 
 
 def _count(text: str) -> int:
@@ -63,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
             help="bind a network parameter, e.g. --set depth=101 (repeatable)",
         )
         q.add_argument("--network", help="which network of the file (when it defines several)")
+        q.add_argument(
+            "--limit",
+            dest="limits",
+            metavar="NAME=N",
+            type=_limit,
+            action="append",
+            default=[],
+            help="raise (or lower) a limit, e.g. --limit channels=131072 (repeatable; the "
+            "limits are in docs/language.md)",
+        )
 
     b = sub.add_parser("build", help="compile a spec and emit code")
     spec_args(b)
@@ -119,19 +146,74 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def write_atomic(path: Path, text: str | bytes, force: bool) -> None:
-    """Write ``text`` (or bytes) to ``path`` via a temporary file and a rename; never half a
-    file, and never over an existing file unless ``force``."""
+#: What :func:`check_output` calls a file that is not a regular file, by its ``st_mode``.
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_output(path: Path, force: bool, inputs: Iterable[str | Path] = ()) -> None:
+    """Raise :class:`~resnetc.errors.UsageError` unless :func:`write_atomic` may write ``path``.
+
+    The rules of ``-o``: the output is a regular file or nothing yet; never a directory, device,
+    FIFO or socket; never a symbolic link, dangling or not, whatever ``force`` says (the link is
+    not followed, nor replaced: give the real path); never one of ``inputs`` (the spec and the
+    files it uses), by name or as the same file under another name; and an existing file only
+    with ``force``. Symbolic links among the directories above the file are followed.
+    """
     from .errors import UsageError
 
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        st: os.stat_result | None = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            raise UsageError(f"{path} is a symbolic link; give the real path")
+        for test, kind in _NOT_REGULAR:
+            if test(st.st_mode):
+                raise UsageError(f"{path} is {kind}, not a regular file; -o writes regular files")
+        if not stat.S_ISREG(st.st_mode):  # pragma: no cover - a kind of file not listed above
+            raise UsageError(f"{path} is not a regular file; -o writes regular files")
+    parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    target = parent.resolve() / path.name
+    for source in inputs:
+        source = Path(source)
+        try:
+            same = target == source.resolve() or (
+                st is not None and os.path.samestat(st, os.stat(source))
+            )
+        except OSError:
+            continue
+        if same:
+            raise UsageError(
+                f"{path} is an input of this build ({source}); write the output elsewhere"
+            )
+    if st is not None and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+
+
+def write_atomic(
+    path: Path, text: str | bytes, force: bool, inputs: Iterable[str | Path] = ()
+) -> None:
+    """Write ``text`` (or bytes) to ``path`` via a temporary file in its directory and a rename:
+    never half a file, never a temporary file left behind, and only where :func:`check_output`
+    allows (a regular file or nothing; not an input; not over an existing file unless
+    ``force``). The file gets the mode a new file would have (0666 less the umask)."""
+    from .errors import UsageError
+
+    inputs = list(inputs)
+    check_output(path, force, inputs)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         if isinstance(text, bytes):
             with os.fdopen(fd, "wb") as fb:
@@ -143,17 +225,116 @@ def write_atomic(path: Path, text: str | bytes, force: bool) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
+        _install(tmp, path, force, inputs)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        # After the rename there is nothing left to remove; after any error, the temporary file.
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _install(tmp: str, path: Path, force: bool, inputs: list[str | Path]) -> None:
+    """Give the written temporary file ``tmp`` its name ``path``: a rename, which replaces a file
+    (or a link, device or anything else put there since :func:`check_output`) rather than write
+    into it. Without ``force``, a hard link instead, which fails if ``path`` exists by then."""
+    if not force:
+        try:
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            pass  # check_output says what is there now
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            # A file system without hard links: check again, and rename.
+    check_output(path, force, inputs)
+    os.replace(tmp, path)
+
+
+def _inputs(spec: str, chosen: Sequence[tuple[str, int]] = ()) -> list[str | Path]:
+    """The files a build of ``spec`` reads: the spec and every file it uses, the library's
+    included (the loader's resolved paths), which ``-o`` must never replace. Called before the
+    build, when there is an ``-o``, so a bad ``-o`` is refused at once; it parses the files a
+    second time (some milliseconds), and a mistake in them is reported as the build would."""
+    from . import limits as limits_module
+    from .loader import PRELUDE, STDLIB, load
+
+    if not Path(spec).is_file():
+        return [spec]  # the build says it is not there
+    with limits_module.in_effect(limits_module.make(dict(chosen))):
+        sources = list(load(spec).sources)
+    return [spec, *sources, *(STDLIB / f"{name}.resnet" for name in PRELUDE)]
+
+
+class _StdoutError(Exception):
+    """Standard output cannot be written: closed (``>&-``), full, or a pipe whose reader left."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
+
+
+def _out(text: str) -> None:
+    """Write ``text`` to standard output, now (flushed), or raise :class:`_StdoutError`."""
+    stream = sys.stdout
+    if stream is None:  # Python starts with sys.stdout None when file descriptor 1 is closed
+        raise _StdoutError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None or os.linesep != "\n":
+            stream.write(text)
+            stream.flush()
+            return
+        # Bytes, until every one is out: under PYTHONUNBUFFERED (or -u) the text layer writes
+        # straight to the file and drops what a short write leaves, as when a pipe's reader leaves
+        # while it writes: the next write is the one that tells.
+        data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+        stream.flush()
+        while data:
+            n = buffer.write(data)
+            if n is None:  # a non-blocking standard output that is full
+                raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+            data = data[n:]
+        buffer.flush()
+    except OSError as exc:
+        raise _StdoutError(exc) from exc
+    except ValueError as exc:  # the stream itself was closed
+        raise _StdoutError(OSError(errno.EBADF, str(exc))) from exc
+
+
+def _err(text: str) -> None:
+    """Print a line to standard error, if there is one (``print(file=None)`` would print to
+    standard output); a failure to write there cannot be reported anywhere, and is not."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        print(text, file=stream, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _drop_stdout() -> None:
+    """After a failed write to standard output, point its file descriptor at /dev/null, so that
+    the interpreter's last flush of what is still buffered cannot fail again and print an
+    "Exception ignored" message (what the Python documentation recommends for EPIPE). Only for
+    the process's real standard output, never for one a test or a caller put in its place."""
+    stream = sys.stdout
+    if stream is not sys.__stdout__ or stream is None:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _compile(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from . import compile as compile_spec
 
     overrides = dict(args.overrides)
-    return compile_spec(args.spec, args.network, overrides)
+    return compile_spec(args.spec, args.network, overrides, limits=dict(args.limits))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -162,20 +343,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         from . import get_backend
 
+        inputs = _inputs(args.spec, args.limits) if args.output else []
+        if args.output:  # refuse a bad -o before compiling (write_atomic checks it again)
+            check_output(Path(args.output), args.force, inputs)
         text = get_backend(args.emit)(_compile(args))
         if args.output:
-            write_atomic(Path(args.output), text, args.force)
-            print(f"wrote {args.output}", file=sys.stderr)
+            write_atomic(Path(args.output), text, args.force, inputs)
+            _err(f"wrote {args.output}")
         else:
-            sys.stdout.write(text)
+            _out(text)
         return 0
     if args.command == "check":
         g = _compile(args)
         info = g.graph["net"]
-        print(
+        _out(
             f"{args.spec}: ok: network {info.name}, {len(info.stages)} stages, "
             f"{sum(len(s.blocks) for s in info.stages)} blocks, {g.graph['params']:,} parameters, "
-            f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}"
+            f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}\n"
         )
         return 0
     if args.command == "draw":
@@ -184,7 +368,7 @@ def _run(args: argparse.Namespace) -> int:
         from .summary import summarize
 
         summary = summarize(_compile(args))
-        sys.stdout.write(summary.to_json() if args.json else summary.table(args.blocks))
+        _out(summary.to_json() if args.json else summary.table(args.blocks))
         return 0
     if args.command == "fmt":
         from .formatter import format_module
@@ -197,10 +381,10 @@ def _run(args: argparse.Namespace) -> int:
         formatted = format_module(parse(text, args.spec), text)
         if args.check:
             if formatted != text:
-                print(f"{args.spec}: not in canonical form", file=sys.stderr)
+                _err(f"{args.spec}: not in canonical form")
                 return 1
             return 0
-        sys.stdout.write(formatted)
+        _out(formatted)
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
 
@@ -219,13 +403,16 @@ def _draw(args: argparse.Namespace) -> int:
     fmt = fmt or "dot"
     if fmt != "dot" and not args.output:
         raise UsageError(f"{fmt} output needs a file: pass -o FILE.{fmt}")
+    inputs = _inputs(args.spec, args.limits) if args.output else []
+    if args.output:  # refuse a bad -o before compiling (write_atomic checks it again)
+        check_output(Path(args.output), args.force, inputs)
 
     from .backends.graphviz import DEFAULT_FOLD, INSTALL_HINT, emit_dot, render
 
     fold = DEFAULT_FOLD if args.fold is None else args.fold
     source = emit_dot(_compile(args), args.detail, fold)
     if not args.output:
-        sys.stdout.write(source)
+        _out(source)
         return 0
     data: str | bytes = source
     if fmt != "dot":
@@ -238,43 +425,45 @@ def _draw(args: argparse.Namespace) -> int:
                 f"writing {fmt} needs Graphviz's `dot` program, which is not on PATH: "
                 + INSTALL_HINT
             ) from None
-    write_atomic(Path(args.output), data, args.force)
-    print(f"wrote {args.output}", file=sys.stderr)
+    write_atomic(Path(args.output), data, args.force, inputs)
+    _err(f"wrote {args.output}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv``; returns the exit status (0, 1 or 2)."""
+    """Run the command line ``argv``; returns the exit status (0, 1, 2; 141 on a broken pipe)."""
     from .errors import CompileError, ResnetcError, UsageError
 
     try:
         args = _parser().parse_args(argv)
         return _run(args)
+    except _StdoutError as exc:
+        _drop_stdout()
+        if isinstance(exc.error, BrokenPipeError):
+            return 128 + 13  # SIGPIPE: the reader has all it wanted; nothing to report
+        _err(f"resnetc: error: cannot write to standard output: {exc.error.strerror or exc.error}")
+        return 1
     except CompileError as exc:
-        print(exc.render(), file=sys.stderr)
+        _err(exc.render())
         return 1
     except UsageError as exc:
-        print(f"resnetc: error: {exc}", file=sys.stderr)
+        _err(f"resnetc: error: {exc}")
         return 2
     except ResnetcError as exc:  # pragma: no cover - every error is one of the two above
-        print(f"resnetc: error: {exc}", file=sys.stderr)
+        _err(f"resnetc: error: {exc}")
         return 1
     except OSError as exc:
-        print(
-            f"resnetc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-            file=sys.stderr,
-        )
+        _err(f"resnetc: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug in resnetc, not in the spec: say so, briefly
         if os.environ.get("RESNETC_TRACEBACK"):
             raise
-        print(
+        _err(
             f"resnetc: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in resnetc; please report it with the spec that caused it "
-            "(RESNETC_TRACEBACK=1 shows the traceback).",
-            file=sys.stderr,
+            "(RESNETC_TRACEBACK=1 shows the traceback)."
         )
         return 70
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The resnetc demo, from a clean clone: set up .venv (first run only), then compile
+# The resnetc demo, from a clean clone: set up .venv (first run only, with resnetc and what it
+# needs to run, torch among it; scripts/test.sh adds the test tools), then compile
 # spec/resnet50.resnet to out/resnet50.py, check it, run a forward pass of the generated model,
 # and draw the network to out/resnet50.svg.
 #

@@ -249,3 +249,15 @@ def test_fuzz_findings(tmp_path: Path) -> None:
     once = format_module(parse(nested, "t.resnet"), nested)
     assert "} else if w > 0 {" in once
     assert format_module(parse(once, "o.resnet"), once) == once
+
+
+def test_the_cli_raises_a_limit(tmp_path: Path) -> None:
+    spec = tmp_path / "wide.resnet"
+    spec.write_text(NET.format(body="    stem { c: conv 3x3 -> 100000 }"))
+    cli = [sys.executable, "-m", "resnetc.cli", "check", str(spec)]
+    refused = subprocess.run(cli, capture_output=True, text=True)
+    assert refused.returncode == 1 and "--limit channels=N" in refused.stderr
+    raised = subprocess.run([*cli, "--limit", "channels=200000"], capture_output=True, text=True)
+    assert raised.returncode == 0, raised.stderr
+    unknown = subprocess.run([*cli, "--limit", "chanels=2"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown limit 'chanels'" in unknown.stderr
