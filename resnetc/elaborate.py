@@ -13,6 +13,7 @@ reads ``out`` and replaces it, so the sequential form needs neither name. Tensor
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from . import limits
 from . import nodes as n
 from .errors import CompileError, Diagnostic, Span
-from .evaluate import Evaluator, Resolver, Value, show, type_name
+from .evaluate import FUNCTIONS, Evaluator, Resolver, Value, show, type_name
 from .layout import Key, layout
 from .ops import INTERNAL, OPS, Shape, ShapeError, combine_shapes, default_padding, out_shape
 
@@ -121,6 +122,45 @@ def _walk(node: Any) -> Iterator[n.Node]:
 def names_in(node: Any) -> set[str]:
     """Every name an AST node (or a tuple of them) reads."""
     return {item.id for item in _walk(node) if isinstance(item, n.Name)}
+
+
+def check_statically(body: tuple[n.Stmt, ...], modules: Mapping[str, n.ModuleDef]) -> None:
+    """What elaboration checks where it goes, checked everywhere in a body: the generated class
+    also builds the layers of branches no instance takes. Every op exists and has its kernel,
+    width and argument; every function exists; no string could reach the code."""
+    text = string_in(body)
+    if text is not None:
+        raise CompileError.at(
+            text.span,
+            "a string has no meaning in a block or module (strings are for `use`, title, paper "
+            "and a stage's prefix)",
+        )
+    for item in _walk(body):
+        if isinstance(item, n.Call) and item.func.name not in {*FUNCTIONS, *TENSOR_FUNCTIONS}:
+            raise CompileError.at(
+                item.func.span,
+                f"unknown function '{item.func.name}'; expected one of "
+                f"{', '.join(sorted(FUNCTIONS))}",
+            )
+    for layer in layers_in(body):
+        op = layer.op.name
+        spec = OPS.get(op)
+        if spec is None:
+            if op not in modules and op != SHORTCUT_OP:
+                known = ", ".join(sorted(OPS) + sorted(modules))
+                raise CompileError.at(layer.op.span, f"unknown op '{op}'; expected one of {known}")
+            continue
+        has_kernel = layer.kernel is not None or any(o.key.name == "kernel" for o in layer.options)
+        if spec.kernel and not has_kernel:
+            raise CompileError.at(layer.op.span, f"{op} needs a kernel size, e.g. `{op} 3x3`")
+        if spec.out == "required" and layer.out is None:
+            raise CompileError.at(layer.op.span, f"{op} needs an output width: `{op} ... -> C`")
+        if spec.arg is not None and spec.arg_type == "int" and layer.arg is None:
+            raise CompileError.at(layer.op.span, f"{op} needs its {spec.arg}: `{op} N`")
+
+
+#: Functions of tensors (in blocks and modules), besides FUNCTIONS.
+TENSOR_FUNCTIONS = {"concat", "split", "sum"}
 
 
 def string_in(node: Any) -> n.String | None:
@@ -505,6 +545,11 @@ class _Body:
                 return self._claim(str(len(self.paths)), stmt.span, None)
             assert shared is not None  # layout() named every unnamed layer
             return self._claim(prefix + shared, stmt.span, shared)
+        for ident in (first, *(p for p in rest if isinstance(p, n.Ident))):
+            if keyword.iskeyword(ident.name):  # it becomes an attribute of the generated code
+                raise CompileError.at(
+                    ident.span, f"'{ident.name}' cannot name a module: it is a Python keyword"
+                )
         parts = [first.name]
         for part in rest:
             if isinstance(part, n.Ident):

@@ -19,18 +19,16 @@ from . import limits
 from . import nodes as n
 from .elaborate import (
     INPUT,
-    SHORTCUT_OP,
     Definitions,
     Elaborated,
     Elaborator,
     check_assert,
+    check_statically,
     coerce,
-    layers_in,
     module_types,
     names_in,
     ops_in,
     param_types,
-    string_in,
 )
 from .errors import CompileError, Diagnostic, Span, UsageError
 from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
@@ -38,7 +36,7 @@ from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, is_attribute_name, layout
 from .loader import STDLIB, Program
-from .ops import OPS, Shape
+from .ops import Shape
 
 SETTINGS = ("input", "classes", "shortcut", "zero_init", "title", "paper")
 SECTIONS = ("stem", "head")
@@ -365,23 +363,8 @@ class _Lowering:
         for name in found:
             module_types(modules[name], self.defs)
             info.module_defs[name] = modules[name]
-        # The generated classes build the layers of branches no instance took, too: their ops
-        # must exist.
         for body in [b.body for b in info.blocks.values()] + [modules[m].body for m in found]:
-            text = string_in(body)
-            if text is not None:  # the generated class would hold it: no spec text in code
-                raise CompileError.at(
-                    text.span,
-                    "a string has no meaning in a block or module (strings are for `use`, "
-                    "title, paper and a stage's prefix)",
-                )
-            for layer in layers_in(body):
-                op = layer.op.name
-                if op not in OPS and op not in modules and op != SHORTCUT_OP:
-                    known = ", ".join(sorted(OPS) + sorted(modules))
-                    raise CompileError.at(
-                        layer.op.span, f"unknown op '{op}'; expected one of {known}"
-                    )
+            check_statically(body, modules)
         self.g.graph["next_id"] = self.next_id  # passes that insert nodes continue from here
         return self.g
 

@@ -241,6 +241,21 @@ def test_fuzz_findings(tmp_path: Path) -> None:
         "        k = 3\n    }\n    relu\n}\nnetwork n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n"
     )
     compile(resnetc.emit(resnetc.compile_text(text)), "generated", "exec")
+    # What an untaken branch holds is still checked: the generated class holds it too.
+    for bad, where, message in [
+        ("w = 1 if true else def()", (2, 24), "unknown function 'def'"),
+        ("if false {\n        avgpool\n    }", (3, 9), "avgpool needs a kernel size"),
+        ("if false {\n        c: conv 3x3\n    }", (3, 12), "conv needs an output width"),
+    ]:
+        body = f"block b(w) {{\n    {bad}\n    relu\n}}\n"
+        d = fails(body + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
+        at(d, *where, message)
+    # A Python keyword naming a rule's layer.
+    rule = "rule r when changes {\n    or: conv 1x1 /stride -> out_channels\n}\n"
+    d = fails(
+        rule + NET.format(body="    shortcut r").replace("basic(16)", "basic(32) /2"), tmp_path
+    )
+    at(d, 2, 5, "'or' cannot name a module: it is a Python keyword")
     # `else { if ... }` is `else if`: fmt settles on the latter, and stays there.
     nested = (
         "block b(w) {\n    if w > 1 {\n    } else {\n        if w > 0 {\n"
