@@ -17,7 +17,7 @@ from typing import Any
 
 import resnetc
 from resnetc import nodes as n
-from resnetc.elaborate import SHORTCUT_OP, ops_in
+from resnetc.elaborate import SHORTCUT_OP, is_tensor_expr, ops_in, tensor_names
 from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
@@ -1104,39 +1104,6 @@ class _Forward:
             self.cur = "out"
 
 
-def is_tensor_expr(e: n.Expr, tensors: set[str]) -> bool:
-    """Whether ``e`` makes a tensor (or a list of them), given the names that hold tensors."""
-    if isinstance(e, n.Name):
-        return e.id in tensors
-    if isinstance(e, n.Call) and e.func.name in ("concat", "split"):
-        return True
-    return any(is_tensor_expr(v, tensors) for v in _subexprs(e))
-
-
-def tensor_names(body: tuple[n.Stmt, ...]) -> set[str]:
-    """The names a body binds to tensors: ``out``, ``input`` and every name assigned an
-    expression of tensors (an empty list too, where the name later holds tensors)."""
-    assigns: list[n.Assign] = []
-
-    def walk(stmts: tuple[n.Stmt, ...]) -> None:
-        for stmt in stmts:
-            if isinstance(stmt, n.Assign):
-                assigns.append(stmt)
-            for inner in _children(stmt):
-                walk(inner)
-
-    walk(body)
-    names = {"out", "input"}
-    changed = True
-    while changed:
-        changed = False
-        for a in assigns:
-            if a.target.name not in names and is_tensor_expr(a.value, names):
-                names.add(a.target.name)
-                changed = True
-    return names
-
-
 def _list_like(e: n.Expr, f: _Forward) -> bool:
     if isinstance(e, n.List | n.ListComp):
         return True
@@ -1149,16 +1116,6 @@ def _list_like(e: n.Expr, f: _Forward) -> bool:
     if isinstance(e, n.IfExp):
         return _list_like(e.then, f) or _list_like(e.orelse, f)
     return False
-
-
-def _subexprs(e: n.Expr) -> list[n.Expr]:
-    out: list[n.Expr] = []
-    for value in e.fields().values():
-        if isinstance(value, n.Expr):
-            out.append(value)
-        elif isinstance(value, tuple):
-            out.extend(v for v in value if isinstance(v, n.Expr))
-    return out
 
 
 def _const(e: n.Expr) -> Any:

@@ -142,8 +142,22 @@ def check_statically(body: tuple[n.Stmt, ...], modules: Mapping[str, n.ModuleDef
                 f"unknown function '{item.func.name}'; expected one of "
                 f"{', '.join(sorted(FUNCTIONS))}",
             )
+    tensors = tensor_names(body)
+    for item in _walk(body):
+        if (
+            isinstance(item, n.Assign)
+            and item.target.name == "out"
+            and not is_tensor_expr(item.value, tensors)
+        ):
+            raise CompileError.at(
+                item.value.span, "'out' is the running tensor; it cannot hold a constant"
+            )
     for layer in layers_in(body):
         op = layer.op.name
+        if op in modules and layer.name is None:
+            raise CompileError.at(
+                layer.span, f"a use of module '{op}' needs a name (its state_dict key)"
+            )
         spec = OPS.get(op)
         if spec is None:
             if op not in modules and op != SHORTCUT_OP:
@@ -157,6 +171,40 @@ def check_statically(body: tuple[n.Stmt, ...], modules: Mapping[str, n.ModuleDef
             raise CompileError.at(layer.op.span, f"{op} needs an output width: `{op} ... -> C`")
         if spec.arg is not None and spec.arg_type == "int" and layer.arg is None:
             raise CompileError.at(layer.op.span, f"{op} needs its {spec.arg}: `{op} N`")
+
+
+def is_tensor_expr(e: n.Expr, tensors: set[str]) -> bool:
+    """Whether ``e`` makes a tensor (or a list of them), given the names that hold tensors."""
+    if isinstance(e, n.Name):
+        return e.id in tensors
+    if isinstance(e, n.Call) and e.func.name in ("concat", "split"):
+        return True
+    return any(is_tensor_expr(v, tensors) for v in _subexprs(e))
+
+
+def tensor_names(body: tuple[n.Stmt, ...]) -> set[str]:
+    """The names a body binds to tensors: ``out``, ``input`` and every name assigned an
+    expression of tensors (an empty list too, where the name later holds tensors)."""
+    assigns = [item for item in _walk(body) if isinstance(item, n.Assign)]
+    names = {"out", "input"}
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if a.target.name not in names and is_tensor_expr(a.value, names):
+                names.add(a.target.name)
+                changed = True
+    return names
+
+
+def _subexprs(e: n.Expr) -> list[n.Expr]:
+    out: list[n.Expr] = []
+    for value in e.fields().values():
+        if isinstance(value, n.Expr):
+            out.append(value)
+        elif isinstance(value, tuple):
+            out.extend(v for v in value if isinstance(v, n.Expr))
+    return out
 
 
 #: Functions of tensors (in blocks and modules), besides FUNCTIONS.

@@ -232,9 +232,12 @@ def comments_of(text: str) -> dict[int, tuple[str, bool]]:
     for number, line in enumerate(text.splitlines(), start=1):
         in_string = escaped = False
         for col, ch in enumerate(line):
-            if in_string:
-                escaped = ch == "\\" and not escaped
-                if ch == '"' and not escaped:
+            if in_string:  # a quote after a backslash does not end the string
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
                     in_string = False
             elif ch == '"':
                 in_string = True

@@ -250,6 +250,17 @@ def test_fuzz_findings(tmp_path: Path) -> None:
         body = f"block b(w) {{\n    {bad}\n    relu\n}}\n"
         d = fails(body + "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n", tmp_path)
         at(d, *where, message)
+    # Found in the 100,000-case run: an unnamed module use, and `out` given a constant, in a
+    # branch no instance takes; a comment after a string ending in an escaped quote.
+    mod = "module m(k = 1) {\n    out = true\n}\n"
+    body = "block b(w) {\n    if false {\n        m\n    }\n    relu\n}\n"
+    net = "network n {\n    input 3x32x32\n    s: 1 x b(8)\n}\n"
+    at(fails(mod + body + net, tmp_path), 6, 9, "a use of module 'm' needs a name")
+    body = "block b(w) {\n    if false {\n        x1: m\n    }\n    relu\n}\n"
+    at(fails(mod + body + net, tmp_path), 2, 11, "'out' is the running tensor")
+    text = 'network n {\n    title "\\"q\\""  # note\n}\n'
+    once = format_module(parse(text, "t.resnet"), text)
+    assert once.count("# note") == 1 and format_module(parse(once, "o.resnet"), once) == once
     # A Python keyword naming a rule's layer.
     rule = "rule r when changes {\n    or: conv 1x1 /stride -> out_channels\n}\n"
     d = fails(
