@@ -228,22 +228,14 @@ def _params(params: tuple[n.Param, ...]) -> list[str]:
 
 def comments_of(text: str) -> dict[int, tuple[str, bool]]:
     """Comments by line number: (text from ``#``, whether code precedes it on that line)."""
+    from .parser import source_chars
+
+    lines = text.split("\n")
     found: dict[int, tuple[str, bool]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        in_string = escaped = False
-        for col, ch in enumerate(line):
-            if in_string:  # a quote after a backslash does not end the string
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "#":
-                found[number] = (line[col:].rstrip(), bool(line[:col].strip()))
-                break
+    for number, column, _, where in source_chars(text):
+        if where == "comment" and number not in found:
+            line = lines[number - 1]
+            found[number] = (line[column - 1 :].rstrip(), bool(line[: column - 1].strip()))
     return found
 
 
@@ -253,7 +245,7 @@ class _Printer:
     def __init__(self, text: str | None):
         self.comments = comments_of(text) if text else {}
         self.blank = (
-            {i for i, line in enumerate(text.splitlines(), 1) if not line.strip()}
+            {i for i, line in enumerate(text.split("\n"), 1) if not line.strip()}
             if text
             else set()
         )

@@ -101,41 +101,55 @@ def _point(filename: str, line: int, column: int, width: int = 1) -> Span:
     )
 
 
-def _check_nesting(text: str, filename: str) -> None:
-    """Brackets and braces nested deeper than the limit fail here, before parsing (whose cost,
-    and the transformer's recursion, grow with the depth)."""
-    bound = limits.current().nesting
-    opened: list[tuple[int, int]] = []
+def source_chars(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """Every character of a spec's text as ``(line, column, char, where)``, ``where`` being
+    "code", "string" (quotes included) or "comment" (its ``#`` included). Lines end at "\\n"
+    only, as the parser counts them; newlines themselves are not yielded."""
     line, column = 1, 0
     in_string = escaped = in_comment = False
     for ch in text:
         column += 1
         if ch == "\n":
             line, column = line + 1, 0
-            in_comment = in_string = False
+            in_comment = in_string = escaped = False
             continue
         if in_comment:
-            continue
-        if in_string:
+            yield line, column, ch, "comment"
+        elif in_string:  # a quote after a backslash does not end the string
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
             elif ch == '"':
                 in_string = False
+            yield line, column, ch, "string"
         elif ch == '"':
             in_string = True
+            yield line, column, ch, "string"
         elif ch == "#":
             in_comment = True
-        elif ch in "([{":
-            opened.append((line, column))
-            if len(opened) > bound:
+            yield line, column, ch, "comment"
+        else:
+            yield line, column, ch, "code"
+
+
+def _check_nesting(text: str, filename: str) -> None:
+    """Brackets and braces nested deeper than the limit fail here, before parsing (whose cost,
+    and the transformer's recursion, grow with the depth)."""
+    bound = limits.current().nesting
+    depth = 0
+    for line, column, ch, where in source_chars(text):
+        if where != "code":
+            continue
+        if ch in "([{":
+            depth += 1
+            if depth > bound:
                 raise CompileError.at(
                     _point(filename, line, column),
-                    limits.over("nesting", len(opened), "brackets nested too deeply"),
+                    limits.over("nesting", depth, "brackets nested too deeply"),
                 )
-        elif ch in ")]}" and opened:
-            opened.pop()
+        elif ch in ")]}" and depth:
+            depth -= 1
 
 
 def _check_depth(tree: Any, filename: str) -> None:
@@ -216,39 +230,21 @@ def _unclosed_brace(text: str, start: Any, tok: Token) -> tuple[int, int] | None
     """The `{` a syntax error shows to be unclosed: the innermost open one, where the error is at
     the end of the file, or on a line indented no deeper than the line of that `{`."""
     stop = start if isinstance(start, int) else len(text)
-    opened: list[tuple[int, int, int]] = []  # line, column, indentation of its line
-    line, column, indent, at_start = 1, 0, 0, True
-    in_string = escaped = in_comment = False
-    for ch in text[:stop]:
-        column += 1
-        if ch == "\n":
-            line, column, indent, at_start = line + 1, 0, 0, True
-            in_comment = in_string = False
-            continue
-        if at_start and ch in " \t":
-            indent += 1
-            continue
-        at_start = False
-        if in_comment:
-            continue
-        if in_string:
-            escaped = not escaped and ch == "\\"
-            in_string = escaped or ch != '"'
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
-            in_comment = True
-        elif ch == "{":
-            opened.append((line, column, indent))
-        elif ch == "}" and opened:
+    opened: list[tuple[int, int]] = []
+    for line, column, ch, where in source_chars(text[:stop]):
+        if where == "code" and ch == "{":
+            opened.append((line, column))
+        elif where == "code" and ch == "}" and opened:
             opened.pop()
     if not opened:
         return None
-    brace_line, brace_column, brace_indent = opened[-1]
+    brace_line, brace_column = opened[-1]
     if tok.type == "$END":
         return brace_line, brace_column
-    own_start = text.rfind("\n", 0, stop) + 1
-    own_indent = len(text[own_start:stop]) - len(text[own_start:stop].lstrip(" \t"))
+    lines = text[:stop].split("\n")
+    brace_text, own_text = lines[brace_line - 1], lines[-1]
+    brace_indent = len(brace_text) - len(brace_text.lstrip(" \t"))
+    own_indent = len(own_text) - len(own_text.lstrip(" \t"))
     if (tok.line or 0) > brace_line and own_indent <= brace_indent:
         return brace_line, brace_column
     return None
