@@ -142,6 +142,7 @@ def check_statically(body: tuple[n.Stmt, ...], modules: Mapping[str, n.ModuleDef
                 f"unknown function '{item.func.name}'; expected one of "
                 f"{', '.join(sorted(FUNCTIONS))}",
             )
+    _check_loop_depth(body, 0)
     tensors = tensor_names(body)
     for item in _walk(body):
         if (
@@ -205,6 +206,26 @@ def _subexprs(e: n.Expr) -> list[n.Expr]:
         elif isinstance(value, tuple):
             out.extend(v for v in value if isinstance(v, n.Expr))
     return out
+
+
+#: How deep `for` loops may nest in a block or module: Python allows 20 nested blocks in the
+#: generated class's methods.
+MAX_LOOP_DEPTH = 10
+
+
+def _check_loop_depth(body: tuple[n.Stmt, ...], depth: int) -> None:
+    for stmt in body:
+        if isinstance(stmt, n.For):
+            if depth + 1 > MAX_LOOP_DEPTH:
+                raise CompileError.at(
+                    stmt.span,
+                    f"loops nest at most {MAX_LOOP_DEPTH} deep in a block or module (they stay "
+                    "loops in the generated Python)",
+                )
+            _check_loop_depth(stmt.body, depth + 1)
+        elif isinstance(stmt, n.If):
+            _check_loop_depth(stmt.then, depth)
+            _check_loop_depth(stmt.orelse or (), depth)
 
 
 #: Functions of tensors (in blocks and modules), besides FUNCTIONS.

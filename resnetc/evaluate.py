@@ -273,7 +273,9 @@ class Evaluator:
         if name == "range" and len(args) == 3 and args[2] == 0:
             raise CompileError.at(e.args[2].span, "range(): the step must not be 0")
         if name == "range":
-            limits.check("repeat", len(range(*args)), e.span, "range() has too many items")
+            start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+            count = max(0, -((start - stop) // step))  # len(range(...)) without building it
+            limits.check("repeat", count, e.span, "range() has too many items")
         return bounded(fn(*args), e.span)
 
     def eval_BinOp(self, e: n.BinOp) -> Value:

@@ -599,7 +599,9 @@ class _Builder(Transformer):
         digits = str(c[0])
         span = self._s(meta)
         limits.check("literal_digits", len(digits), span, "too many digits in a number")
-        return n.Int.model_construct(span=span, value=int(digits))
+        value = int(digits)
+        limits.check("value", value, span, "this value is too large")
+        return n.Int.model_construct(span=span, value=value)
 
     def float_lit(self, meta: Any, c: list[Token]) -> n.Float:
         span = self._s(meta)

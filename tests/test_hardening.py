@@ -57,7 +57,7 @@ def test_2_huge_integer_literals(tmp_path: Path) -> None:
 def test_3_and_4_sizes_over_the_limits(tmp_path: Path) -> None:
     body = "    stem {{ c: conv {k} /{s} -> {c}, dilation = {d} }}"
     cases = [
-        (dict(k="3x3", s=1, c="1" + "0" * 25, d=1), "this width is too large: 10,000,000,000"),
+        (dict(k="3x3", s=1, c="1" + "0" * 25, d=1), "this value is too large: 10,000,000,000"),
         (dict(k="3x3", s=1, c=100_000_000, d=1), "this width is too large: 100,000,000"),
         (dict(k="100000x100000", s=1, c=8, d=1), "this kernel is too large: 100,000"),
         (dict(k="3x3", s=10**12, c=8, d=1), "this stride is too large: 1,000,000,000,000"),
@@ -261,6 +261,14 @@ def test_fuzz_findings(tmp_path: Path) -> None:
     text = 'network n {\n    title "\\"q\\""  # note\n}\n'
     once = format_module(parse(text, "t.resnet"), text)
     assert once.count("# note") == 1 and format_module(parse(once, "o.resnet"), once) == once
+    # From the second 100,000-case run: a literal too large for range(), and loops nested deeper
+    # than Python allows blocks.
+    d = fails(NET.format(body="    x = len(range(18446744073709551616))"), tmp_path)
+    at(d, 4, 19, "this value is too large: 18,446,744,073,709,551,616")
+    loops = "".join("    " * i + "for i in range(1) {\n" for i in range(1, 12))
+    loops += "".join("    " * i + "}\n" for i in range(11, 0, -1))
+    d = fails("block b(w) {\n" + loops + "    relu\n}\n" + net, tmp_path)
+    at(d, 12, 45, "loops nest at most 10 deep in a block or module")
     # A Python keyword naming a rule's layer.
     rule = "rule r when changes {\n    or: conv 1x1 /stride -> out_channels\n}\n"
     d = fails(
