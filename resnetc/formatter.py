@@ -245,9 +245,7 @@ class _Printer:
     def __init__(self, text: str | None):
         self.comments = comments_of(text) if text else {}
         self.blank = (
-            {i for i, line in enumerate(text.split("\n"), 1) if not line.strip()}
-            if text
-            else set()
+            {i for i, line in enumerate(text.split("\n"), 1) if not line.strip()} if text else set()
         )
         self.out: list[str] = []
 
