@@ -17,7 +17,7 @@ from typing import Any
 
 import resnetc
 from resnetc import nodes as n
-from resnetc.elaborate import SHORTCUT_OP, is_tensor_expr, ops_in, tensor_names
+from resnetc.elaborate import SHORTCUT_OP, is_tensor_expr, names_in, ops_in, tensor_names
 from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
@@ -234,7 +234,7 @@ class _BodyEmitter:
         self.has_add = self.is_block and _contains(body, n.AddShortcut)
         self.plain_only = kinds == {"none"}
         self.mixed = "none" in kinds and len(kinds) > 1
-        self.uses_index = self.is_block and _uses_name(body, "index") and "index" not in self.names
+        self.uses_index = self.is_block and "index" in names_in(body) and "index" not in self.names
         self.locals: dict[str, str] = {}  # constants computed in __init__
         self.local_defs: dict[str, n.Expr] = {}
         self.forward_needs: dict[str, str] = {}  # an __init__ local -> the attribute keeping it
@@ -873,10 +873,6 @@ def _children(stmt: n.Stmt) -> list[tuple[n.Stmt, ...]]:
     if isinstance(stmt, n.If):
         return [stmt.then, stmt.orelse or ()]
     return []
-
-
-def _uses_name(body: tuple[n.Stmt, ...], name: str) -> bool:
-    return f"'id', '{name}'" in repr(structure(body)).replace('"', "'")
 
 
 def _roots(stmt: n.Stmt) -> list[str]:
