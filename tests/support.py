@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -216,4 +218,56 @@ def assert_matches_timm(
         want, got = ref(x), ours(x)
     scale = float(want.abs().max())
     assert float((got - want).abs().max()) <= 1e-4 * max(scale, 1.0), (scale, got - want)
+    return g
+
+
+@contextlib.contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Every parameter and buffer registered inside the block lives on the meta device: a model of
+    a billion parameters builds in no memory. Unlike ``torch.device("meta")``, computations in a
+    constructor (timm's RegNet widths use ``torch.unique``) still run on the CPU."""
+    from torch import nn
+
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(self: Any, name: str, param: Any) -> None:
+        if param is not None:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self: Any, name: str, tensor: Any, persistent: bool = True) -> None:
+        register_buffer(self, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
+        nn.Module.register_buffer = register_buffer  # type: ignore[method-assign]
+
+
+def assert_layout_matches_timm(
+    spec: str | Path, timm_name: str, network: str | None = None, macs: bool = True
+) -> Any:
+    """The spec's network has timm's ``timm_name`` layout, checked on the meta device (no memory,
+    so the largest BiT and RegNet models cost nothing): the same state_dict keys, shapes and
+    order, the same parameter count (also the IR's) and, with ``macs``, the IR's MACs equal to
+    FlopCounterMode's count for both models at the spec's input size. Returns the graph."""
+    import resnetc
+    from resnetc.runtime import exec_source
+
+    timm = import_timm()
+    g = resnetc.compile(spec, network=network)
+    module = exec_source(resnetc.emit(g), g.graph["net"].name)
+    with parameters_on_meta():
+        ours = module.create_model()
+        ref = timm.create_model(timm_name, pretrained=False)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in ref.state_dict().items()
+    ]
+    params = sum(p.numel() for p in ours.parameters())
+    assert params == sum(p.numel() for p in ref.parameters()) == g.graph["params"]
+    if macs:
+        shape = g.graph["net"].input
+        assert flop_macs(ours, shape) == g.graph["macs"] == flop_macs(ref, shape)
     return g
