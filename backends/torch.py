@@ -53,6 +53,11 @@ def _ws_conv(cin: str, a: dict[str, str]) -> str:
     return "StdConv2d" + conv[len("nn.Conv2d") : -1] + eps + ")"
 
 
+def _keywords(cls: str, cin: str, a: dict[str, str], names: tuple[str, ...]) -> str:
+    extra = "".join(f", {k}={a[k]}" for k in names if k in a)
+    return f"{cls}({cin}{extra})"
+
+
 def _blur(cin: str, a: dict[str, str]) -> str:
     extra = "".join(f", {k}={a[k]}" for k in ("size", "stride", "reflect") if k in a)
     return f"BlurPool2d({cin}{extra})"
@@ -95,6 +100,8 @@ _CTORS: dict[str, Callable[[str, dict[str, str]], str]] = {
         + (f", eps={a['eps']})" if "eps" in a else ")")
     ),
     "channel_conv": lambda cin, a: f"ChannelConv({a['size']})",
+    "evonorm_s0": lambda cin, a: _keywords("EvoNormS0", cin, a, ("groups", "eps", "act")),
+    "frn": lambda cin, a: _keywords("FilterResponseNorm", cin, a, ("eps", "act")),
     "blur_pool": _blur,
     "pad": lambda cin, a: f"nn.ConstantPad2d({a['amount']}, {a.get('value', '0.0')})",
     "global_maxpool": lambda cin, a: "nn.AdaptiveMaxPool2d((1, 1))",
@@ -112,6 +119,8 @@ _HELPER_OF = {
     "channel_max": "ChannelMax",
     "channel_mean": "ChannelMean",
     "drop_path": "DropPath",
+    "evonorm_s0": "EvoNormS0",
+    "frn": "FilterResponseNorm",
     "frozen_bn": "FrozenBatchNorm2d",
     "softmax": "RadixSoftmax",
     "ws_conv": "StdConv2d",
@@ -1181,6 +1190,45 @@ class FrozenBatchNorm2d(nn.Module):
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
         return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+''',
+    "EvoNormS0": '''
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 (Liu et al. 2020): ``x * sigmoid(v * x) / group_std(x)``, then an affine."""
+
+    def __init__(
+        self, channels: int, groups: int = 32, eps: float = 1e-5, act: bool = True
+    ) -> None:
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels)) if act else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.v is not None:
+            b, c, h, w = x.shape
+            grouped = x.float().reshape(b, self.groups, -1)
+            var = grouped.var(dim=2, unbiased=False, keepdim=True)
+            std = (var + self.eps).sqrt().to(x.dtype).expand(grouped.shape).reshape(b, c, h, w)
+            x = x * torch.sigmoid(x * self.v.reshape(1, -1, 1, 1)) / std
+        return x * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+''',
+    "FilterResponseNorm": '''
+class FilterResponseNorm(nn.Module):
+    """Filter Response Normalization with its thresholded linear unit (Singh & Krishnan 2020):
+    ``x / rms(x)`` over each map, an affine, then ``max(x, tau)``."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, act: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.tau = nn.Parameter(torch.zeros(channels)) if act else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        rms = x.float().square().mean(dim=(2, 3), keepdim=True).add(self.eps).rsqrt()
+        x = x * rms.to(x.dtype) * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return x if self.tau is None else torch.maximum(x, self.tau.reshape(1, -1, 1, 1))
 ''',
     "ChannelConv": '''
 class ChannelConv(nn.Conv1d):

@@ -71,6 +71,16 @@ OPS: dict[str, OpSpec] = {
     "bn": OpSpec("bn", {"eps": ("float", 1e-5), "momentum": ("float", 0.1)}, parametric=True),
     "frozen_bn": OpSpec("frozen_bn", {"eps": ("float", 1e-5)}, parametric=True),
     "gn": OpSpec("gn", {"groups": ("int", 32), "eps": ("float", 1e-5)}, parametric=True),
+    # EvoNorm-S0 (Liu et al. 2020): x * sigmoid(v * x) / group_std(x), then an affine; with
+    # `act = false` only the affine (no `v`), as timm's EvoNorm2dS0(apply_act=False).
+    "evonorm_s0": OpSpec(
+        "evonorm_s0",
+        {"groups": ("int", 32), "eps": ("float", 1e-5), "act": ("bool", True)},
+        parametric=True,
+    ),
+    # Filter Response Normalization with its Thresholded Linear Unit (Singh & Krishnan 2020):
+    # x / rms(x) over each map, an affine, then max(x, tau); `act = false` leaves out tau.
+    "frn": OpSpec("frn", {"eps": ("float", 1e-5), "act": ("bool", True)}, parametric=True),
     # A fixed binomial low-pass filter, then subsampling (anti-aliased downsampling).
     "blur_pool": OpSpec("blur_pool", {"size": ("int", 3), "reflect": ("bool", True)}, stride=True),
     "pad": OpSpec("pad", {"value": ("float", 0.0)}, arg="amount", arg_type="int"),
@@ -191,8 +201,8 @@ def _linear_shape(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
 def _spatial_same(a: dict[str, Any], shape: Shape, kind: str) -> Shape:
     # Norms keep the shape but need a CxHxW input (BatchNorm2d, GroupNorm).
     c, _, _ = _spatial(shape, kind)
-    if kind == "gn" and (a["groups"] < 1 or c % a["groups"]):
-        raise ShapeError(f"gn: groups={a['groups']} must divide the channels ({c})")
+    if kind in ("gn", "evonorm_s0") and (a["groups"] < 1 or c % a["groups"]):
+        raise ShapeError(f"{kind}: groups={a['groups']} must divide the channels ({c})")
     return shape
 
 
@@ -305,6 +315,8 @@ _SHAPES: dict[str, Callable[[dict[str, Any], Shape, str], Shape]] = {
     "bn": _spatial_same,
     "frozen_bn": _spatial_same,
     "gn": _spatial_same,
+    "evonorm_s0": _spatial_same,
+    "frn": _spatial_same,
     "ws_conv": _conv_shape,
     "channel_conv": _channel_conv_shape,
     "blur_pool": _blur_shape,
@@ -325,6 +337,8 @@ def params(kind: str, a: dict[str, Any], inp: Shape, out: Shape) -> int:
         return kh * kw * (inp[0] // a["groups"]) * out[0] + (out[0] if a["bias"] else 0)
     if kind in ("bn", "gn"):
         return 2 * inp[0]
+    if kind in ("evonorm_s0", "frn"):
+        return (3 if a["act"] else 2) * inp[0]
     if kind == "channel_conv":
         return int(a["size"])
     if kind == "linear":

@@ -56,3 +56,57 @@ def test_conv_shapes_and_params_match_pytorch() -> None:
         conv = torch.nn.Conv2d(2, 4, k, s, p, d, groups=2, bias=False)
         assert _ours("conv", attrs, size) == _torch(conv, size), (size, k, s, d, p)
     assert params("conv", attrs, (2, 7, 7), (4, 7, 7)) == conv.weight.numel()
+
+
+NORMS_SPEC = """
+block norms(width) {
+    a: evonorm_s0
+    b: evonorm_s0, groups = 8, act = false
+    c: frn
+    d: frn, act = false
+}
+
+network t {
+    input [64, 8, 8]
+    s: 1 x norms(64)
+    head { global_avgpool; flatten; fc: linear -> 10 }
+}
+"""
+
+
+def test_evonorm_and_frn_compute_what_timm_computes() -> None:
+    from support import import_timm
+
+    import resnetc
+
+    import_timm()
+    from timm.layers import EvoNorm2dS0, FilterResponseNormTlu2d
+
+    g = resnetc.compile_text(NORMS_SPEC)
+    model = resnetc.load(g)
+    assert g.graph["params"] == sum(p.numel() for p in model.parameters())
+    refs = {
+        "a": EvoNorm2dS0(64),
+        "b": EvoNorm2dS0(64, groups=8, apply_act=False),
+        "c": FilterResponseNormTlu2d(64),
+        "d": FilterResponseNormTlu2d(64, apply_act=False),
+    }
+    x = torch.randn(2, 64, 8, 8, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(1)
+    for name, ref in refs.items():
+        with torch.no_grad():
+            for p in ref.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen))
+        ours = model.s[0].get_submodule(name)
+        ours.load_state_dict(ref.state_dict(), strict=True)
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-6)
+
+
+def test_evonorm_groups_must_divide_the_channels() -> None:
+    import resnetc
+
+    with pytest.raises(resnetc.CompileError) as err:
+        resnetc.compile_text(NORMS_SPEC.replace("groups = 8", "groups = 24"))
+    assert str(err.value).startswith(
+        "<string>:4:5: error: evonorm_s0: groups=24 must divide the channels (64)"
+    )
