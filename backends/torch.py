@@ -21,7 +21,7 @@ from resnetc.elaborate import SHORTCUT_OP, is_tensor_expr, names_in, ops_in, ten
 from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
-from resnetc.ir import BlockInstance, Graph, StageInfo, blocks, net
+from resnetc.ir import BlockInstance, Graph, StageInfo, blocks, net, pretrained_cfg
 from resnetc.layout import layout
 from resnetc.nodes import structure
 from resnetc.ops import OPS, default_padding
@@ -1412,7 +1412,13 @@ def emit_torch(g: Graph) -> str:
     w.line("from torch import Tensor, nn")
     w.line()
     classes = [net_class, *block_classes.values(), *module_classes.values()]
-    w.line('__all__ = ["create_model", ' + ", ".join(f'"{c}"' for c in classes) + "]")
+    w.line(
+        '__all__ = ["create_model", "PRETRAINED_CFG", '
+        + ", ".join(f'"{c}"' for c in classes)
+        + "]"
+    )
+    w.line()
+    _emit_pretrained_cfg(w, g)
     if uses_make_divisible:
         w.line()
         w.lines.extend(_MAKE_DIVISIBLE.rstrip("\n").split("\n"))
@@ -1438,7 +1444,7 @@ def emit_torch(g: Graph) -> str:
     typing = [
         t
         for t in ("Any", "Optional")
-        if any(f"{t}[" in ln or f"{t}," in ln or f": {t}" in ln for ln in code)
+        if any(f"{t}[" in ln or f"{t}," in ln or f"{t}]" in ln or f": {t}" in ln for ln in code)
     ]
     i = w.lines.index("from typing import Any, Optional")
     if typing:
@@ -1448,6 +1454,19 @@ def emit_torch(g: Graph) -> str:
     else:
         del w.lines[i]
     return w.getvalue()
+
+
+def _emit_pretrained_cfg(w: Writer, g: Graph) -> None:
+    """``PRETRAINED_CFG``: what the network's weights expect (timm's ``pretrained_cfg`` fields).
+    Every value is a number, None, a path of identifiers or an interpolation name the compiler
+    checked against its own list: no other text of the spec reaches the source."""
+    w.line("#: The input the weights expect and where the first conv and the classifier are, in")
+    w.line("#: timm's ``pretrained_cfg`` fields (from the spec's settings; see `resnetc summary`).")
+    w.line("PRETRAINED_CFG: dict[str, Any] = {")
+    for key, value in pretrained_cfg(g).items():
+        text = f'"{value}"' if isinstance(value, str) else "None" if value is None else literal(value)
+        w.line(f'    "{key}": {text},')
+    w.line("}")
 
 
 def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
@@ -1490,6 +1509,7 @@ def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitte
         containers = _Containers(w)
         with w.indent():
             w.line("super().__init__()")
+            w.line("self.pretrained_cfg = dict(PRETRAINED_CFG)")
             ch = "in_chans"
             stem_calls, ch = _emit_section(w, g, info.stem, ch, containers)
             for stage in info.stages:

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
     from .ir import Graph
     from .summary import Summary
+    from .weights import WeightsError, read_checkpoint, save_checkpoint
 
 _ERRORS = ("CompileError", "Diagnostic", "ResnetcError", "Span", "UsageError")
+_WEIGHTS = ("WeightsError", "read_checkpoint", "save_checkpoint", "adapt_input_conv")
 
 
 def __getattr__(name: str) -> Any:
@@ -31,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from . import errors
 
         return getattr(errors, name)
+    if name in _WEIGHTS:  # these import torch
+        from . import weights
+
+        return getattr(weights, name)
     raise AttributeError(f"module 'resnetc' has no attribute {name!r}")
 
 
@@ -49,6 +55,9 @@ __all__ = [
     "ResnetcError",
     "Span",
     "UsageError",
+    "WeightsError",
+    "read_checkpoint",
+    "save_checkpoint",
     "__version__",
 ]
 
@@ -175,6 +184,8 @@ def load(
     network: str | None = None,
     overrides: Overrides | None = None,
     limits: Mapping[str, int] | None = None,
+    weights: str | Path | None = None,
+    strict: bool = True,
     **create_args: Any,
 ) -> Any:
     """Build the spec's network as an ``nn.Module`` in one call.
@@ -182,6 +193,12 @@ def load(
     The module comes from executing the same source ``resnetc build --emit torch`` writes, so the
     file and the in-memory model cannot differ. ``create_args`` go to ``create_model``
     (``num_classes``, ``in_chans``, ``zero_init_residual``).
+
+    ``weights`` loads a local checkpoint (``.safetensors``, ``.pth``, ``.bin``; see
+    :mod:`resnetc.weights`): all of it must fit (``strict``), except that another
+    ``num_classes`` leaves the classifier out and another ``in_chans`` adapts the first conv as
+    timm does; each is reported as a warning. A misfit raises ``WeightsError`` listing the
+    missing, unexpected and mis-shaped tensors by module.
     """
     from .runtime import exec_source
 
@@ -192,7 +209,18 @@ def load(
     )
     source = emit(graph)
     module = exec_source(source, graph.graph["net"].name)
-    return module.create_model(**create_args)
+    model = module.create_model(**create_args)
+    if weights is not None:
+        import warnings
+
+        from .weights import fit, read_checkpoint
+
+        state = read_checkpoint(weights)
+        name = f"network {graph.graph['net'].name}"
+        report = fit(model, state, model.pretrained_cfg, str(weights), strict, name)
+        for note in report.notes:
+            warnings.warn(f"{weights}: {note}", stacklevel=2)
+    return model
 
 
 def draw(

@@ -49,6 +49,16 @@ def _limit(text: str) -> tuple[str, int]:
     return key.strip(), number
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -96,6 +106,24 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--emit", default="torch", help="backend (default: torch)")
     b.add_argument("-o", "--output", help="output file (default: standard output)")
     b.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    b.add_argument(
+        "--check-weights",
+        metavar="CHECKPOINT",
+        help="load a local checkpoint (.safetensors, .pth, .bin) into the built model, strictly, "
+        "and report what loaded (needs torch)",
+    )
+    b.add_argument(
+        "--num-classes",
+        type=_positive,
+        metavar="N",
+        help="with --check-weights: a classifier of N classes (the checkpoint's is left out)",
+    )
+    b.add_argument(
+        "--in-chans",
+        type=_positive,
+        metavar="C",
+        help="with --check-weights: C input channels (the first conv adapted as timm does)",
+    )
 
     c = sub.add_parser("check", help="validate a spec and print its size")
     spec_args(c)
@@ -343,10 +371,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         from . import get_backend
 
+        if (args.num_classes or args.in_chans) and not args.check_weights:
+            raise UsageError("--num-classes and --in-chans go with --check-weights")
         inputs = _inputs(args.spec, args.limits) if args.output else []
         if args.output:  # refuse a bad -o before compiling (write_atomic checks it again)
             check_output(Path(args.output), args.force, inputs)
-        text = get_backend(args.emit)(_compile(args))
+        graph = _compile(args)
+        text = get_backend(args.emit)(graph)
+        if args.check_weights:  # before anything is written: a misfit writes nothing
+            _check_weights(args, graph)
         if args.output:
             write_atomic(Path(args.output), text, args.force, inputs)
             _err(f"wrote {args.output}")
@@ -387,6 +420,37 @@ def _run(args: argparse.Namespace) -> int:
         _out(formatted)
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def _check_weights(args: argparse.Namespace, graph) -> None:  # type: ignore[no-untyped-def]
+    """Load ``--check-weights`` into the model the build describes (the torch backend's code,
+    executed), as ``resnetc.load(..., weights=...)`` does; report on standard error."""
+    from .runtime import exec_source
+    from .weights import fit, read_checkpoint
+
+    info = graph.graph["net"]
+    state = read_checkpoint(args.check_weights)
+    module = exec_source(get_backend_source(graph), info.name)
+    create = {
+        k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans)) if v
+    }
+    model = module.create_model(**create)
+    report = fit(
+        model, state, model.pretrained_cfg, args.check_weights, network=f"network {info.name}"
+    )
+    for note in report.notes:
+        _err(f"{args.check_weights}: note: {note}")
+    params = sum(p.numel() for p in model.parameters())
+    _err(
+        f"{args.check_weights}: ok: {report.tensors} tensors load into {info.name} "
+        f"({params:,} parameters; strict)"
+    )
+
+
+def get_backend_source(graph) -> str:  # type: ignore[no-untyped-def]
+    from . import get_backend
+
+    return get_backend("torch")(graph)
 
 
 def _draw(args: argparse.Namespace) -> int:
@@ -449,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _err(f"resnetc: error: {exc}")
         return 2
-    except ResnetcError as exc:  # pragma: no cover - every error is one of the two above
+    except ResnetcError as exc:  # a checkpoint that cannot be read or does not fit
         _err(f"resnetc: error: {exc}")
         return 1
     except OSError as exc:

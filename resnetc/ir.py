@@ -78,6 +78,9 @@ class NetworkInfo:
     zero_init: bool
     title: str | None
     paper: str | None
+    #: The input the weights expect: timm's ``pretrained_cfg`` fields input_size, interpolation,
+    #: crop_pct, mean and std (the spec's settings, defaults filled in).
+    preprocess: dict[str, Any]
     blocks: dict[str, n.BlockDef]
     param_types: dict[str, dict[str, str]]
     #: Module definitions the network uses (one emitted class each) and their parameter types.
@@ -178,3 +181,39 @@ def _shared_module(g: Graph, a: int, b: int) -> bool:
     # A parameter-free layer may be shared by structure; one with weights only by being written
     # again with the same definition (shared weights).
     return not OPS[da["kind"]].parametric or da["attrs"] == db["attrs"]
+
+
+def first_conv(g: Graph) -> str | None:
+    """Module path of the conv that reads the image (timm's ``pretrained_cfg["first_conv"]``:
+    the layer whose weights change when the number of input channels does)."""
+    from .ops import CONVS
+
+    for v in ordered(g):
+        if g.nodes[v]["kind"] in CONVS:
+            path: str | None = g.nodes[v].get("path")
+            return path
+    return None
+
+
+def classifier(g: Graph) -> str | None:
+    """Module path of the classifier, the head's last layer with weights (timm's
+    ``pretrained_cfg["classifier"]``: what changing ``num_classes`` re-initialises)."""
+    from .ops import CONVS
+
+    for v in reversed(net(g).head):
+        if g.nodes[v]["kind"] in ("linear", *CONVS):
+            path: str | None = g.nodes[v].get("path")
+            return path
+    return None
+
+
+def pretrained_cfg(g: Graph) -> dict[str, Any]:
+    """timm's ``pretrained_cfg`` fields for the network: the spec's preprocessing settings, the
+    number of classes, and the paths of the first conv and the classifier."""
+    info = net(g)
+    return {
+        **info.preprocess,
+        "num_classes": info.classes,
+        "first_conv": first_conv(g),
+        "classifier": classifier(g),
+    }

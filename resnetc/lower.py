@@ -31,14 +31,31 @@ from .elaborate import (
     param_types,
 )
 from .errors import CompileError, Diagnostic, Span, UsageError
-from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, show, type_name
+from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, is_number, show, type_name
 from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, is_attribute_name, layout
 from .loader import STDLIB, Program
 from .ops import Shape
 
-SETTINGS = ("input", "classes", "shortcut", "zero_init", "title", "paper")
+SETTINGS = (
+    "input",
+    "classes",
+    "shortcut",
+    "zero_init",
+    "title",
+    "paper",
+    "mean",
+    "std",
+    "crop_pct",
+    "interpolation",
+)
+#: How an image may be resized for the network (torchvision's InterpolationMode names).
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+#: The preprocessing a network gets where its spec says nothing: ImageNet's statistics (for
+#: three input channels; none otherwise), a 0.875 centre crop and bilinear resizing.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 SECTIONS = ("stem", "head")
 
 
@@ -269,6 +286,7 @@ class _Lowering:
         self._check_stage_names([p.stmt for p in pending])
         # Build the graph: input, stem, stages, head.
         c, h, w = settings["input"]
+        preprocess = _preprocess(settings, setting_span)
         source = "".join(self.program.sources.values())
         info = NetworkInfo(
             name=name,
@@ -279,6 +297,7 @@ class _Lowering:
             zero_init=settings["zero_init"],
             title=settings.get("title"),
             paper=settings.get("paper"),
+            preprocess=preprocess,
             blocks={},
             param_types=self.param_types,
             module_defs={},
@@ -392,8 +411,37 @@ class _Lowering:
                 raise CompileError.at(value_expr.span, f"{key} takes a string in double quotes")
             settings[key] = value_expr.value
             return
+        if key == "interpolation":
+            value = ev(value_expr)
+            if value not in INTERPOLATIONS:
+                raise CompileError.at(
+                    value_expr.span,
+                    f"interpolation is one of {', '.join(map(show, INTERPOLATIONS))}, "
+                    f"not {show(value)}",
+                )
+            settings[key] = value
+            return
         if isinstance(value_expr, n.String):
             raise CompileError.at(value_expr.span, f"{key} does not take a string")
+        if key in ("mean", "std"):
+            value = ev(value_expr)
+            if not (isinstance(value, tuple) and value and all(map(is_number, value))):
+                raise CompileError.at(
+                    value_expr.span,
+                    f"{key} takes a list of numbers, one per input channel, not {show(value)}",
+                )
+            if key == "std" and min(value) <= 0:
+                raise CompileError.at(value_expr.span, "std must be positive")
+            settings[key] = tuple(float(v) for v in value)
+            return
+        if key == "crop_pct":
+            value = ev.number(value_expr, "crop_pct")
+            if not 0 < value <= 1:
+                raise CompileError.at(
+                    value_expr.span, f"crop_pct is a fraction in (0, 1], not {show(value)}"
+                )
+            settings[key] = float(value)
+            return
         if key == "input":
             if isinstance(value_expr, n.Shape):
                 dims = value_expr.dims
@@ -692,3 +740,25 @@ class _Lowering:
             raise CompileError.at(span, limits.over("ops", v + 1, "the network has too many ops"))
         self.g.add_node(v, kind=kind, attrs=attrs, span=span, scope=scope, local=local, **extra)
         return v
+
+
+def _preprocess(settings: dict[str, Any], spans: dict[str, Span]) -> dict[str, Any]:
+    """The input a network's weights expect, as timm's ``pretrained_cfg`` says it: the spec's
+    settings, with ImageNet's defaults for what it leaves out."""
+    c, h, w = settings["input"]
+    plain = (c != 3, 0.0, 1.0)
+    for key, imagenet in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+        if key in settings and len(settings[key]) != c:
+            raise CompileError.at(
+                spans[key],
+                f"{key} has {len(settings[key])} values but the input has {c} channels",
+            )
+        if key not in settings:
+            settings[key] = imagenet if c == 3 else (plain[1 if key == "mean" else 2],) * c
+    return {
+        "input_size": (c, h, w),
+        "interpolation": settings.get("interpolation", "bilinear"),
+        "crop_pct": settings.get("crop_pct", 0.875),
+        "mean": settings["mean"],
+        "std": settings["std"],
+    }

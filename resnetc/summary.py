@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .ir import BlockInstance, Graph, StageInfo, net, ordered
+from .ir import BlockInstance, Graph, StageInfo, net, ordered, pretrained_cfg
 from .ops import fmt_shape
 from .passes.cost import totals
 
@@ -77,6 +77,8 @@ class Summary:
     activations: int
     receptive_field: int | None  # at the last spatial layer
     output_stride: int | None
+    #: The input the weights expect (timm's pretrained_cfg fields; ir.pretrained_cfg).
+    preprocess: dict[str, Any] = field(default_factory=dict)
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +89,9 @@ class Summary:
             "title": self.title,
             "input": list(self.input),
             "classes": self.classes,
+            "preprocess": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.preprocess.items()
+            },
             "definitions": self.definitions,
             "rows": [_row_dict(r) for r in self.rows],
             "totals": {
@@ -348,6 +353,7 @@ def summarize(g: Graph) -> Summary:
         activations=sum(acts.values()),
         receptive_field=last[0] if last else None,
         output_stride=last[1] if last else None,
+        preprocess=pretrained_cfg(g),
     )
 
 
@@ -355,6 +361,20 @@ def summarize(g: Graph) -> Summary:
 
 _COLUMNS = ("name", "layers", "output", "params", "MACs", "activations", "RF", "stride")
 _RIGHT = {"params", "MACs", "activations", "RF", "stride"}
+
+
+def describe_preprocess(cfg: dict[str, Any]) -> str:
+    """One line on the input the weights expect: size, resize, crop, normalisation."""
+    c, h, w = cfg["input_size"]
+    size = f"{h}x{w}" if h != w else str(h)
+    resize = round(min(h, w) / cfg["crop_pct"])
+    mean = ", ".join(f"{v:g}" for v in cfg["mean"])
+    std = ", ".join(f"{v:g}" for v in cfg["std"])
+    return (
+        f"preprocess: resize to {resize} ({cfg['interpolation']}), centre-crop {size} "
+        f"(crop_pct {cfg['crop_pct']:g}), mean ({mean}), std ({std}); first conv "
+        f"{cfg['first_conv'] or '-'}, classifier {cfg['classifier'] or '-'}"
+    )
 
 
 def _cells(r: Row, indent: str = "") -> list[str]:
@@ -412,4 +432,6 @@ def format_table(s: Summary, blocks: bool = False) -> str:
         "RF, stride: receptive field (pixels) and output stride at each row's output; "
         "the total's are the last spatial layer's",
     ]
+    if s.preprocess:
+        text.append(describe_preprocess(s.preprocess))
     return "\n".join(text) + "\n"

@@ -59,7 +59,7 @@ def test_generated_source_imports_only_torch(tmp_path) -> None:  # type: ignore[
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert imports == [
         "from __future__ import annotations",
-        "from typing import Optional",
+        "from typing import Any, Optional",
         "from torch import Tensor, nn",
     ]
     # The file stands alone: a fresh interpreter without resnetc on the path can use it.

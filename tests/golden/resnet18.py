@@ -4,11 +4,24 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor, nn
 
-__all__ = ["create_model", "Resnet18", "Basic"]
+__all__ = ["create_model", "PRETRAINED_CFG", "Resnet18", "Basic"]
+
+#: The input the weights expect and where the first conv and the classifier are, in
+#: timm's ``pretrained_cfg`` fields (from the spec's settings; see `resnetc summary`).
+PRETRAINED_CFG: dict[str, Any] = {
+    "input_size": (3, 224, 224),
+    "interpolation": "bilinear",
+    "crop_pct": 0.875,
+    "mean": (0.485, 0.456, 0.406),
+    "std": (0.229, 0.224, 0.225),
+    "num_classes": 1000,
+    "first_conv": "conv1",
+    "classifier": "fc",
+}
 
 
 class Basic(nn.Module):
@@ -92,6 +105,7 @@ class Resnet18(nn.Module):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
+        self.pretrained_cfg = dict(PRETRAINED_CFG)
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
