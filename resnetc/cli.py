@@ -166,6 +166,20 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="JSON for scripts (schema resnetc.summary/1)"
     )
 
+    z = sub.add_parser("list", help="the zoo: the networks of spec/ with their figures")
+    z.add_argument(
+        "pattern", nargs="?", help="only the names matching this glob or containing this text"
+    )
+    z.add_argument("--dir", help="the zoo's directory (default: ./spec, else the checkout's)")
+    z.add_argument("--family", help="only the networks of this family")
+    z.add_argument(
+        "--families", action="store_true", help="list the families and their members instead"
+    )
+    z.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    z.add_argument(
+        "--jobs", type=_positive, metavar="N", help="processes compiling (default: one per core)"
+    )
+
     f = sub.add_parser("fmt", help="print a spec in canonical form")
     f.add_argument("spec")
     f.add_argument(
@@ -403,6 +417,8 @@ def _run(args: argparse.Namespace) -> int:
         summary = summarize(_compile(args))
         _out(summary.to_json() if args.json else summary.table(args.blocks))
         return 0
+    if args.command == "list":
+        return _list(args)
     if args.command == "fmt":
         from .formatter import format_module
         from .parser import parse
@@ -420,6 +436,75 @@ def _run(args: argparse.Namespace) -> int:
         _out(formatted)
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def _list(args: argparse.Namespace) -> int:
+    import fnmatch
+    import json
+
+    from .errors import UsageError
+    from .zoo import as_dict, default_directory, families, scan
+
+    directory = Path(args.dir) if args.dir else default_directory()
+    if not directory.is_dir():
+        raise UsageError(f"no zoo directory {directory}")
+    entries = scan(directory, jobs=args.jobs)
+    family_names = families(entries)
+    if args.family and args.family not in family_names:
+        raise UsageError(
+            f"no family '{args.family}'; families: {', '.join(sorted(family_names))}"
+        )
+    if args.families:
+        members = {f: [e.name for e in entries if e.family == f] for f in sorted(family_names)}
+        chosen = [e for e in entries if e.name in family_names]
+    else:
+        chosen = [e for e in entries if e.name not in family_names]
+    if args.family:
+        chosen = [e for e in chosen if e.family == args.family]
+    if args.pattern:
+        glob = any(c in args.pattern for c in "*?[")
+        chosen = [
+            e
+            for e in chosen
+            if (fnmatch.fnmatchcase(e.name, args.pattern) if glob else args.pattern in e.name)
+        ]
+    if args.json:
+        _out(json.dumps([as_dict(e, e.name in family_names) for e in chosen], indent=2) + "\n")
+        return 0
+    if args.families:
+        rows = [["family", "file", "members", "paper"]] + [
+            [e.name, e.file, str(len(members[e.name])), _paper(e)] for e in chosen
+        ]
+    else:
+        rows = [["name", "family", "params", "GMACs", "input", "paper"]] + [
+            [
+                e.name,
+                e.family or "-",
+                f"{e.params:,}",
+                f"{e.macs / 1e9:.3f}",
+                "x".join(map(str, e.input[1:])),
+                _paper(e),
+            ]
+            for e in chosen
+        ]
+    right = {2, 3} if not args.families else {2}
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        .rstrip()
+        for r in rows
+    ]
+    kind = "families" if args.families else "networks"
+    lines.append(f"{len(chosen)} {kind} in {directory}")
+    _out("\n".join(lines) + "\n")
+    return 0
+
+
+def _paper(entry) -> str:  # type: ignore[no-untyped-def]
+    if entry.arxiv:
+        return f"arXiv:{entry.arxiv}"
+    title = entry.title or "-"
+    return title if len(title) <= 48 else title[:47] + "..."
 
 
 def _check_weights(args: argparse.Namespace, graph) -> None:  # type: ignore[no-untyped-def]

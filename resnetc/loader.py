@@ -21,15 +21,16 @@ STDLIB = Path(__file__).with_name("lib")
 PRELUDE = ("prelude",)
 
 
-@functools.lru_cache(maxsize=64)
-def _parse_library(path: str, text: str) -> n.Module:
+@functools.lru_cache(maxsize=512)
+def _parse_once(path: str, text: str, in_effect: limits.Limits) -> n.Module:
     return parse(text, path)
 
 
 def parse_cached(text: str, filename: str) -> n.Module:
-    """Parse a library file once per process (the standard library is read on every compile)."""
+    """Parse a used file once per process for its text and the limits in effect: the standard
+    library is read on every compile, and a zoo's family file by every alias of it."""
     register_source(filename, text)
-    return _parse_library(filename, text)
+    return _parse_once(filename, text, limits.current())
 
 
 @dataclass
@@ -143,8 +144,7 @@ class _Linker:
                     )
                 text = read_spec(target, display_name(target), item.span)
                 self.program.sources[tkey] = text
-                in_lib = target.parent == STDLIB.resolve()
-                used = (parse_cached if in_lib else parse)(text, display_name(target))
+                used = parse_cached(text, display_name(target))
                 self.link(used, tkey, target.parent, [*stack, tkey])
                 continue
             kind, table = self._table(item)
