@@ -407,17 +407,22 @@ class _Lowering:
         spans[key] = stmt.span
         value_expr = stmt.value
         if key in ("title", "paper"):
-            if not isinstance(value_expr, n.String):
-                raise CompileError.at(value_expr.span, f"{key} takes a string in double quotes")
-            settings[key] = value_expr.value
+            # A string, or an expression giving one: a family's paper can depend on its options.
+            value = value_expr.value if isinstance(value_expr, n.String) else ev(value_expr)
+            if not isinstance(value, str):
+                raise CompileError.at(
+                    value_expr.span, f"{key} takes a string in double quotes, not {show(value)}"
+                )
+            settings[key] = value
             return
         if key == "interpolation":
             value = ev(value_expr)
             if value not in INTERPOLATIONS:
                 raise CompileError.at(
                     value_expr.span,
-                    f"interpolation is one of {', '.join(map(show, INTERPOLATIONS))}, "
-                    f"not {show(value)}",
+                    "interpolation is one of "
+                    + ", ".join(f'"{i}"' for i in INTERPOLATIONS)
+                    + f", not {repr(value) if isinstance(value, str) else show(value)}",
                 )
             settings[key] = value
             return

@@ -762,3 +762,25 @@ def test_error_caused_by_set_gets_a_note(tmp_path: Path) -> None:
     (note,) = d.notes
     assert note.message == "built with --set k=2 - 2"
     assert note.span is not None and note.span.file == "<--set k>"
+
+
+@pytest.mark.parametrize(
+    ("setting", "column", "message"),
+    [
+        ("mean [0.5, 0.5]", 5, "mean has 2 values but the input has 3 channels"),
+        ("std [0.5, 0, 0.5]", 9, "std must be positive"),
+        ("mean 0.5", 10, "mean takes a list of numbers, one per input channel, not 0.5"),
+        ('std ["a", 1, 1]', 9, "std takes a list of numbers"),
+        ("crop_pct 1.5", 14, "crop_pct is a fraction in (0, 1], not 1.5"),
+        ("crop_pct true", 14, "crop_pct must be a number, got bool true"),
+        ('interpolation "cubic"', 19, 'interpolation is one of "bilinear", "bicubic"'),
+        ("interpolation 3", 19, "interpolation is one of"),
+        ("paper 3", 11, "paper takes a string in double quotes, not 3"),
+        ("title [1]", 11, "title takes a string in double quotes, not [1]"),
+    ],
+)
+def test_preprocessing_and_citation_settings(
+    setting: str, column: int, message: str, tmp_path: Path
+) -> None:
+    d = error(edit("    classes 10", f"    classes 10; {setting}"), tmp_path)
+    check(d, 5, column + 12, message)
