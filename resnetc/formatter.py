@@ -193,8 +193,24 @@ def _wrap_literal(indent: str, prefix: str, e: n.Expr) -> str:
             f"{inner}for {e.var.name} in {_spec(e.items)}\n{indent}]"
         )
     else:
-        return f"{indent}{prefix}{_spec(e)}"
+        return _wrap_ifexp(indent, prefix, e)
     return _wrap(indent, prefix + "[", parts, "]" + index)
+
+
+def _wrap_ifexp(indent: str, prefix: str, e: n.Expr) -> str:
+    """``prefix + e`` on one line if it fits; a long chain of conditional expressions goes in
+    parentheses, one ``else`` per line (black's form)."""
+    one = f"{indent}{prefix}{_spec(e)}"
+    if len(one) <= LINE_LENGTH or not isinstance(e, n.IfExp):
+        return one
+    inner = indent + "    "
+    lines = [f"{inner}{_spec(e.then)} if {_spec(e.cond)}"]
+    rest: n.Expr = e.orelse
+    while isinstance(rest, n.IfExp):
+        lines.append(f"{inner}else {_spec(rest.then)} if {_spec(rest.cond)}")
+        rest = rest.orelse
+    lines.append(f"{inner}else {_spec(rest)}")
+    return f"{indent}{prefix}(\n" + "\n".join(lines) + f"\n{indent})"
 
 
 def format_path(first: n.Ident, rest: tuple[n.PathPart, ...]) -> str:
@@ -384,7 +400,7 @@ def _simple_stmt(s: n.Stmt, indent: str) -> str:
     if isinstance(s, n.TapShortcut):
         return f"{indent}tap shortcut"
     if isinstance(s, n.Setting):
-        return f"{indent}{s.key.name} {_spec(s.value)}"
+        return _wrap_ifexp(indent, f"{s.key.name} ", s.value)
     if isinstance(s, n.Stage):
         tail = f" /{_posarg(s.stride)}" if s.stride is not None else ""
         tail += _options(s.options)

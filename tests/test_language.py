@@ -221,3 +221,30 @@ def test_fmt_keeps_parameter_comments_and_wraps_long_comprehensions_and_asserts(
     assert all(len(line) <= 100 for line in out.splitlines())
     assert format_module(parse(out, "again.resnet"), out) == out
     assert nodes.structure(parse(out, "o.resnet")) == nodes.structure(parse(text, "t.resnet"))
+
+
+def test_fmt_wraps_long_conditional_chains_in_assignments_and_settings() -> None:
+    text = (
+        'use blocks\n\nnetwork t(norm = "gn") {\n'
+        '    first_width = 16 if norm == "group_norm_with_32_groups" else '
+        '24 if norm == "evonorm_s0_with_defaults" else 32\n'
+        '    paper "He, Zhang, Ren, Sun. CVPR 2016. arXiv:1512.03385 and a long tail" if '
+        'norm == "gn" else "Another paper. arXiv:1234.5678"\n'
+        "    input 3x32x32\n    s: 1 x basic(8)\n}\n"
+    )
+    out = format_module(parse(text, "t.resnet"), text)
+    assert (
+        "    first_width = (\n"
+        '        16 if norm == "group_norm_with_32_groups"\n'
+        '        else 24 if norm == "evonorm_s0_with_defaults"\n'
+        "        else 32\n"
+        "    )\n"
+        "    paper (\n"
+        '        "He, Zhang, Ren, Sun. CVPR 2016. arXiv:1512.03385 and a long tail" if norm == "gn"\n'
+        '        else "Another paper. arXiv:1234.5678"\n'
+        "    )\n"
+    ) in out
+    assert format_module(parse(out, "again.resnet"), out) == out
+    assert nodes.structure(parse(out, "o.resnet")) == nodes.structure(parse(text, "t.resnet"))
+    g = resnetc.compile_text(out, "o.resnet")
+    assert g.graph["net"].paper.startswith("He, Zhang")
