@@ -254,6 +254,8 @@ class _BodyEmitter:
         self.out_chan: n.Expr = _name("in_channels")  # the output width, in this class's terms
         self.containers: dict[str, str] = _containers(body)
         self.module_roots = {r for stmt in body for r in _roots(stmt)} | {"downsample"}
+        # unnamed layers too: a parameter kept for forward must not take a layer's attribute
+        self.module_roots |= {name.split(".")[0] for name in names.values()}
         self.tensor_names = tensor_names(body)
         # `NAME: shortcut` keeps the shortcut's module at its place, under its name.
         declared = [s for s in body if isinstance(s, n.Layer) and s.op.name == SHORTCUT_OP]
@@ -1412,11 +1414,13 @@ def emit_torch(g: Graph) -> str:
     w.line("from torch import Tensor, nn")
     w.line()
     classes = [net_class, *block_classes.values(), *module_classes.values()]
-    w.line(
-        '__all__ = ["create_model", "PRETRAINED_CFG", '
-        + ", ".join(f'"{c}"' for c in classes)
-        + "]"
-    )
+    names = ", ".join(f'"{c}"' for c in ["create_model", "PRETRAINED_CFG", *classes])
+    if len(f"__all__ = [{names}]") <= 100:
+        w.line(f"__all__ = [{names}]")
+    elif len(f"    {names}") <= 100:  # black's forms: the names on a line of their own
+        w.lines.extend(["__all__ = [", f"    {names}", "]"])
+    else:  # or one a line
+        w.lines.extend(["__all__ = [", *(f"    {x}," for x in names.split(", ")), "]"])
     w.line()
     _emit_pretrained_cfg(w, g)
     if uses_make_divisible:

@@ -204,3 +204,22 @@ def test_activation_on_the_block_input_does_not_overwrite_the_shortcut() -> None
     with torch.no_grad():
         expected = torch.relu(block.bn1(block.conv1(torch.relu(x)))) + x
         torch.testing.assert_close(model(x.clone()), expected)
+
+
+def test_a_parameter_named_like_an_unnamed_layer_keeps_its_own_attribute() -> None:
+    """A module parameter that forward reads (`silu`) and the unnamed layer of that op in its
+    body (also `silu`) get two attributes; the parameter once overwrote the layer's."""
+    import torch
+
+    text = (
+        "module m(width, silu = false) {\n    conv: conv 1x1 -> width\n"
+        "    if silu {\n        silu\n    } else {\n        relu\n    }\n}\n\n"
+        "block b(width) expansion 1 {\n    a: m -> width, silu = true\n}\n\n"
+        "network t {\n    input 3x8x8\n    classes 2\n    s1: 1 x b(4)\n"
+        "    head {\n        global_avgpool\n        flatten\n        fc: linear -> classes\n    }\n}\n"
+    )
+    model = resnetc.load(resnetc.compile_text(text, "t.resnet"))
+    m = model.s1[0].a
+    assert isinstance(m.silu, torch.nn.SiLU) and m._silu is True
+    x = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(m(x), torch.nn.functional.silu(m.conv(x)))

@@ -784,3 +784,46 @@ def test_preprocessing_and_citation_settings(
 ) -> None:
     d = error(edit("    classes 10", f"    classes 10; {setting}"), tmp_path)
     check(d, 5, column + 12, message)
+
+
+def test_a_rules_shortcut_layer_must_be_its_only_layer(tmp_path: Path) -> None:
+    text = spec(
+        """
+        use blocks
+
+        rule bare when changes {
+            shortcut: conv 1x1 /stride -> out_channels
+            bn
+        }
+
+        network n {
+            input 3x32x32
+            shortcut bare
+            s1: 1 x basic(16)
+        }
+        """
+    )
+    found = diagnostics(text, tmp_path)
+    check(found[0], 4, 5, "`shortcut:` names the shortcut module itself", "only layer")
+    assert (found[0].notes[0].span.line, found[0].notes[0].span.column) == (11, 5)
+
+
+def test_a_rules_layer_named_shortcut_is_the_module_itself(tmp_path: Path) -> None:
+    text = spec(
+        """
+        use blocks
+
+        rule bare when changes {
+            shortcut: conv 1x1 /stride -> out_channels
+        }
+
+        network n {
+            input 3x32x32
+            shortcut bare
+            s1: 1 x basic(16)
+        }
+        """
+    )
+    model = resnetc.load(resnetc.compile_text(text, "t.resnet", base=tmp_path))
+    keys = [k for k in model.state_dict() if "downsample" in k]
+    assert keys == ["s1.0.downsample.weight"]

@@ -39,3 +39,67 @@ def test_every_registered_architecture_has_a_spec() -> None:
 @pytest.mark.parametrize("name", REGISTERED)
 def test_layout_matches_timm(name: str) -> None:
     assert_layout_matches_timm(SPEC / f"{name}.resnet", name, network=name)
+
+
+#: The torchvision networks of spec/ (support.ZOO) keep torchvision's preprocessing, that of its
+#: IMAGENET1K_V1 weights, whose layout they share with timm's models of the same name.
+TORCHVISION_WEIGHTS = {
+    "resnet18": "ResNet18_Weights",
+    "resnet34": "ResNet34_Weights",
+    "resnet50": "ResNet50_Weights",
+    "resnet101": "ResNet101_Weights",
+    "resnet152": "ResNet152_Weights",
+    "resnext50_32x4d": "ResNeXt50_32X4D_Weights",
+    "resnext101_32x8d": "ResNeXt101_32X8D_Weights",
+    "resnext101_64x4d": "ResNeXt101_64X4D_Weights",
+    "wide_resnet50_2": "Wide_ResNet50_2_Weights",
+    "wide_resnet101_2": "Wide_ResNet101_2_Weights",
+}
+
+
+def _expected_cfg(name: str) -> dict[str, object]:
+    """The preprocessing of ``name``'s published weights: torchvision's for its ten, else the
+    default pretrained_cfg timm registers for the model."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    want: dict[str, object] = {
+        "input_size": tuple(cfg.input_size),
+        "interpolation": cfg.interpolation,
+        "crop_pct": cfg.crop_pct,
+        "mean": tuple(cfg.mean),
+        "std": tuple(cfg.std),
+        "num_classes": cfg.num_classes,
+        "first_conv": cfg.first_conv,
+        "classifier": cfg.classifier,
+    }
+    if name in TORCHVISION_WEIGHTS:
+        from support import torchvision_models
+
+        t = getattr(torchvision_models(), TORCHVISION_WEIGHTS[name]).IMAGENET1K_V1.transforms()
+        want |= {
+            "input_size": (3, t.crop_size[0], t.crop_size[0]),
+            "interpolation": t.interpolation.value,
+            "crop_pct": t.crop_size[0] / t.resize_size[0],
+            "mean": tuple(t.mean),
+            "std": tuple(t.std),
+        }
+    return want
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_preprocessing_matches_the_published_weights(name: str) -> None:
+    """The spec's preprocessing settings (emitted as PRETRAINED_CFG) are those of the weights
+    users load into it, and its first conv and classifier are where timm says they are."""
+    import resnetc
+    from resnetc.ir import pretrained_cfg
+
+    g = resnetc.compile(SPEC / f"{name}.resnet", network=name)
+    ours = pretrained_cfg(g)
+    want = _expected_cfg(name)
+    assert ours.keys() == want.keys()
+    for key, value in want.items():
+        if key == "crop_pct":
+            assert ours[key] == pytest.approx(value, abs=1e-9), key
+        else:
+            assert ours[key] == value, key

@@ -18,6 +18,10 @@ from ..ir import BlockInstance, Graph, blocks, main_input, net
 from ..ops import OPS, ShapeError, fmt_shape
 from .infer_shapes import node_shape
 
+#: In a rule's body, the layer of this name is the shortcut module itself (timm's bare-conv
+#: ``downsample`` of pre-activation RegNets), not a child of it.
+SELF = "shortcut"
+
 
 def apply_shortcuts(g: Graph) -> None:
     info = net(g)
@@ -78,7 +82,19 @@ def apply_shortcuts(g: Graph) -> None:
             b.shortcut = "identity"
             continue
         ids = {INPUT: tap}
-        single = len(body.ops) == 1 and not OPS[body.ops[0].kind].parametric
+        itself = [op for op in body.ops if op.path and op.path.split(".")[0] == SELF]
+        if itself and (len(body.ops) != 1 or itself[0].path != SELF):
+            g.graph["diagnostics"].append(
+                Diagnostic(
+                    f"`{SELF}:` names the shortcut module itself, so it must be the rule's only "
+                    "layer",
+                    itself[0].span,
+                ).with_note(f"in the shortcut of block {b.path}, made by this stage", b.span)
+            )
+            continue
+        # A rule's one weightless layer (a pool, zero_pad), or its one layer named `shortcut`,
+        # is the shortcut module itself; other layers are its children.
+        single = len(body.ops) == 1 and (not OPS[body.ops[0].kind].parametric or bool(itself))
         for i, op in enumerate(body.ops):
             v = g.graph["next_id"]
             g.graph["next_id"] += 1
