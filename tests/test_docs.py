@@ -98,3 +98,18 @@ def test_limits_table_is_the_compilers() -> None:
     text = DOCS[0].read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `(\w+)` \| ([\d,]+) \|", text, re.M))
     assert table == {name: f"{getattr(DEFAULT, name):,}" for name in names()}
+
+
+def test_readme_list_output_is_real(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from resnetc.cli import main
+
+    readme = DOCS[1].read_text(encoding="utf-8")
+    command = "$ resnetc list 'seresnext*'\n"
+    start = readme.index(command) + len(command)
+    quoted = readme[start : readme.index("```", start)]
+    monkeypatch.setenv("RESNETC_CACHE_DIR", str(tmp_path))
+    monkeypatch.chdir(ROOT)
+    assert main(["list", "seresnext*"]) == 0
+    assert capsys.readouterr().out == quoted
