@@ -375,7 +375,9 @@ def pick_name(rng: random.Random, context: str | None = None) -> str:
         if context == "key":
             return rng.choice(c.keys or ("width",))
         if context == "setting":
-            return rng.choice(["input", "classes", "shortcut", "title", "paper", "output_stride"])
+            from resnetc.lower import SETTINGS
+
+            return rng.choice([*SETTINGS, "output_stride"])
         if context == "shortcut":
             return "shortcut"
     roll = rng.random()
