@@ -21,14 +21,18 @@ import resnetc
 from resnetc.cli import main
 from resnetc.weights import WeightsError, adapt_input_conv, read_checkpoint, save_checkpoint
 
-#: One architecture of each family in spec/ (the smallest), as (spec, timm name).
+#: One architecture of each family in spec/ (its smallest), by family file.
 FAMILIES = {
-    "torchvision": "resnet18",
-    "timm_resnet": "ecaresnet50d",
-    "resnetv2": "resnetv2_50",
-    "regnet": "regnetx_032",
-    "res2net": "res2net50_26w_4s",
-    "resnest": "resnest50d",
+    "resnet": "resnet18",
+    "resnet_deep_stem": "resnet50d",
+    "timm_resnet": "resnet10t",
+    "timm_resnet_sized": "ecaresnet50d_pruned",
+    "resnetv2": "resnetv2_18",
+    "regnet": "regnetx_002",
+    "timm_regnet": "regnetz_005",
+    "senet": "legacy_seresnet18",
+    "res2net": "res2net50_48w_2s",
+    "resnest": "resnest14d",
     "sknet": "skresnet18",
 }
 
@@ -268,3 +272,19 @@ def test_build_check_weights_misfit_writes_nothing(
 def test_num_classes_needs_check_weights(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", str(SPEC / "resnet18.resnet"), "--num-classes", "10"]) == 2
     assert "--num-classes and --in-chans go with --check-weights" in capsys.readouterr().err
+
+
+def test_every_family_with_published_weights_has_a_round_trip() -> None:
+    """FAMILIES names one model of each family file that timm's (or torchvision's) models are
+    aliases of, and that model belongs to it."""
+    from test_timm_registry import REGISTERED
+
+    from resnetc import nodes as n
+    from resnetc.loader import load
+
+    def family(name: str) -> str:
+        node = load(SPEC / f"{name}.resnet").networks[name]
+        return node.base.name if isinstance(node, n.NetworkAlias) else name
+
+    assert {family(name) for name in REGISTERED} == set(FAMILIES)
+    assert all(family(model) == fam for fam, model in FAMILIES.items())
