@@ -1468,7 +1468,9 @@ def _emit_pretrained_cfg(w: Writer, g: Graph) -> None:
     w.line("#: timm's ``pretrained_cfg`` fields (from the spec's settings; see `resnetc summary`).")
     w.line("PRETRAINED_CFG: dict[str, Any] = {")
     for key, value in pretrained_cfg(g).items():
-        text = f'"{value}"' if isinstance(value, str) else "None" if value is None else literal(value)
+        text = (
+            f'"{value}"' if isinstance(value, str) else "None" if value is None else literal(value)
+        )
         w.line(f'    "{key}": {text},')
     w.line("}")
 

@@ -451,9 +451,7 @@ def _list(args: argparse.Namespace) -> int:
     entries = scan(directory, jobs=args.jobs)
     family_names = families(entries)
     if args.family and args.family not in family_names:
-        raise UsageError(
-            f"no family '{args.family}'; families: {', '.join(sorted(family_names))}"
-        )
+        raise UsageError(f"no family '{args.family}'; families: {', '.join(sorted(family_names))}")
     if args.families:
         members = {f: [e.name for e in entries if e.family == f] for f in sorted(family_names)}
         chosen = [e for e in entries if e.name in family_names]
@@ -490,8 +488,10 @@ def _list(args: argparse.Namespace) -> int:
     right = {2, 3} if not args.families else {2}
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
-        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        .rstrip()
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
         for r in rows
     ]
     kind = "families" if args.families else "networks"

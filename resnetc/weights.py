@@ -71,7 +71,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
         with p.open("rb") as fh:
             magic = fh.read(2)
         if magic != b"PK" and magic[:1] != b"\x80":  # torch.save's zip archive; a bare pickle
-            raise WeightsError(f"{path}: not a torch checkpoint (neither a zip archive nor a pickle)")
+            raise WeightsError(
+                f"{path}: not a torch checkpoint (neither a zip archive nor a pickle)"
+            )
         try:
             with warnings.catch_warnings():  # torch's notes on pickle protocols
                 warnings.simplefilter("ignore")
@@ -204,7 +206,10 @@ def _mismatch(
     misshaped: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
 ) -> str:
     lines = [f"{path} does not fit {network}:"]
-    for what, keys in (("missing from the checkpoint", missing), ("not in the network", unexpected)):
+    for what, keys in (
+        ("missing from the checkpoint", missing),
+        ("not in the network", unexpected),
+    ):
         if keys:
             groups = group_keys(keys)
             lines.append(f"  {what}: {len(keys)} tensors of {len(groups)} modules")

@@ -216,7 +216,8 @@ def test_a_parameter_named_like_an_unnamed_layer_keeps_its_own_attribute() -> No
         "    if silu {\n        silu\n    } else {\n        relu\n    }\n}\n\n"
         "block b(width) expansion 1 {\n    a: m -> width, silu = true\n}\n\n"
         "network t {\n    input 3x8x8\n    classes 2\n    s1: 1 x b(4)\n"
-        "    head {\n        global_avgpool\n        flatten\n        fc: linear -> classes\n    }\n}\n"
+        "    head {\n        global_avgpool\n        flatten\n"
+        "        fc: linear -> classes\n    }\n}\n"
     )
     model = resnetc.load(resnetc.compile_text(text, "t.resnet"))
     m = model.s1[0].a

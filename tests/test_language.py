@@ -240,7 +240,8 @@ def test_fmt_wraps_long_conditional_chains_in_assignments_and_settings() -> None
         "        else 32\n"
         "    )\n"
         "    paper (\n"
-        '        "He, Zhang, Ren, Sun. CVPR 2016. arXiv:1512.03385 and a long tail" if norm == "gn"\n'
+        '        "He, Zhang, Ren, Sun. CVPR 2016. arXiv:1512.03385 and a long tail"'
+        ' if norm == "gn"\n'
         '        else "Another paper. arXiv:1234.5678"\n'
         "    )\n"
     ) in out

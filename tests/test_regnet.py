@@ -75,7 +75,7 @@ VARIANTS = {
     "plain_x": ("w0 = 24, wa = 36.44, wm = 2.49, depth = 13, group_size = 8", "regnetx_002", {}),
     # pre-activation with GroupNorm(16 channels a group), SiLU and avg-pool shortcuts
     "preact_gn": (
-        'w0 = 48, wa = 32.54, wm = 2.32, depth = 15, group_size = 16, se_ratio = 0.25, '
+        "w0 = 48, wa = 32.54, wm = 2.32, depth = 15, group_size = 16, se_ratio = 0.25, "
         'act = "silu", gn_size = 16, preact = true, downsample = "avg"',
         "regnety_006",
         {"preact": True, "downsample": "avg", "act_layer": "silu", "norm_layer": "gn16"},
