@@ -247,3 +247,23 @@ def test_the_readme_table_is_real_output(capsys: pytest.CaptureFixture[str]) -> 
     quoted = readme[start : readme.index("```", start)]
     assert main(["summary", str(SPEC / "resnet50.resnet")]) == 0
     assert capsys.readouterr().out == quoted
+
+
+def test_summary_shows_the_preprocessing_the_weights_expect() -> None:
+    from resnetc.summary import summarize
+
+    s = summarize(resnetc.compile(SPEC / "resnetv2_50x1_bit.resnet"))
+    assert s.to_dict()["preprocess"] == {
+        "input_size": [3, 224, 224],
+        "interpolation": "bicubic",
+        "crop_pct": 0.875,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "num_classes": 1000,
+        "first_conv": "stem.conv",
+        "classifier": "head.fc",
+    }
+    assert s.table().rstrip().endswith(
+        "preprocess: resize to 256 (bicubic), centre-crop 224 (crop_pct 0.875), mean (0.5, 0.5, "
+        "0.5), std (0.5, 0.5, 0.5); first conv stem.conv, classifier head.fc"
+    )
