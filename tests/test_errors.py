@@ -786,44 +786,32 @@ def test_preprocessing_and_citation_settings(
     check(d, 5, column + 12, message)
 
 
-def test_a_rules_shortcut_layer_must_be_its_only_layer(tmp_path: Path) -> None:
-    text = spec(
-        """
+def _bare_rule(extra: str = "") -> str:
+    """A network whose shortcut rule's layer is named `shortcut` (``extra``: a second layer)."""
+    return spec(
+        f"""
         use blocks
 
-        rule bare when changes {
-            shortcut: conv 1x1 /stride -> out_channels
-            bn
-        }
+        rule bare when changes {{
+            shortcut: conv 1x1 /stride -> out_channels{extra}
+        }}
 
-        network n {
+        network n {{
             input 3x32x32
             shortcut bare
             s1: 1 x basic(16)
-        }
+        }}
         """
     )
-    found = diagnostics(text, tmp_path)
+
+
+def test_a_rules_shortcut_layer_must_be_its_only_layer(tmp_path: Path) -> None:
+    found = diagnostics(_bare_rule("; bn"), tmp_path)
     check(found[0], 4, 5, "`shortcut:` names the shortcut module itself", "only layer")
-    assert (found[0].notes[0].span.line, found[0].notes[0].span.column) == (11, 5)
+    assert (found[0].notes[0].span.line, found[0].notes[0].span.column) == (10, 5)
 
 
 def test_a_rules_layer_named_shortcut_is_the_module_itself(tmp_path: Path) -> None:
-    text = spec(
-        """
-        use blocks
-
-        rule bare when changes {
-            shortcut: conv 1x1 /stride -> out_channels
-        }
-
-        network n {
-            input 3x32x32
-            shortcut bare
-            s1: 1 x basic(16)
-        }
-        """
-    )
-    model = resnetc.load(resnetc.compile_text(text, "t.resnet", base=tmp_path))
+    model = resnetc.load(resnetc.compile_text(_bare_rule(), "t.resnet", base=tmp_path))
     keys = [k for k in model.state_dict() if "downsample" in k]
     assert keys == ["s1.0.downsample.weight"]
