@@ -21,7 +21,18 @@ from resnetc.elaborate import SHORTCUT_OP, is_tensor_expr, names_in, ops_in, ten
 from resnetc.errors import CompileError
 from resnetc.evaluate import Evaluator, infer_type
 from resnetc.formatter import ExprPrinter
-from resnetc.ir import BlockInstance, Graph, StageInfo, blocks, net, pretrained_cfg
+from resnetc.ir import (
+    BlockInstance,
+    FeatureSplit,
+    Graph,
+    NetworkInfo,
+    StageInfo,
+    blocks,
+    feature_info,
+    feature_split,
+    net,
+    pretrained_cfg,
+)
 from resnetc.layout import layout
 from resnetc.nodes import structure
 from resnetc.ops import OPS, default_padding
@@ -1188,6 +1199,19 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
+    @classmethod
+    def of(cls, bn: nn.BatchNorm2d) -> "FrozenBatchNorm2d":
+        """A frozen copy of ``bn``: its statistics and affine terms, as they are now."""
+        frozen = cls(bn.num_features, bn.eps)
+        with torch.no_grad():
+            if bn.affine:
+                frozen.weight.copy_(bn.weight)
+                frozen.bias.copy_(bn.bias)
+            if bn.track_running_stats:
+                frozen.running_mean.copy_(bn.running_mean)
+                frozen.running_var.copy_(bn.running_var)
+        return frozen.to(bn.weight.device if bn.affine else frozen.weight.device)
+
     def forward(self, x: Tensor) -> Tensor:
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
@@ -1231,6 +1255,20 @@ class FilterResponseNorm(nn.Module):
         rms = x.float().square().mean(dim=(2, 3), keepdim=True).add(self.eps).rsqrt()
         x = x * rms.to(x.dtype) * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
         return x if self.tau is None else torch.maximum(x, self.tau.reshape(1, -1, 1, 1))
+''',
+    "FeatureInfo": '''
+class FeatureInfo(list):
+    """The feature maps a backbone gives, as timm's ``feature_info``: a list of dicts (channels
+    ``num_chs``, ``reduction`` in input pixels, ``module`` path) with timm's accessors."""
+
+    def channels(self) -> list[int]:
+        return [f["num_chs"] for f in self]
+
+    def reduction(self) -> list[int]:
+        return [f["reduction"] for f in self]
+
+    def module_name(self) -> list[str]:
+        return [f["module"] for f in self]
 ''',
     "ChannelConv": '''
 class ChannelConv(nn.Conv1d):
@@ -1379,7 +1417,9 @@ def emit_torch(g: Graph) -> str:
         block_emitters[name] = e
         emitted.append((e, body))
     used = set().union(*(e.used_ops for e, _ in emitted)) | {g.nodes[v]["kind"] for v in g.nodes}
-    helpers = [_HELPERS[h] for k, h in sorted(_HELPER_OF.items()) if k in used]
+    # Every network has feature_info and can freeze its batch norms (to_frozen_bn).
+    wanted = {"FeatureInfo", "FrozenBatchNorm2d"} | {h for k, h in _HELPER_OF.items() if k in used}
+    helpers = [_HELPERS[h] for h in sorted(wanted)]
 
     network = Writer()
     _emit_network(network, g, net_class, block_emitters)
@@ -1412,9 +1452,11 @@ def emit_torch(g: Graph) -> str:
     if needs_f:
         w.line("import torch.nn.functional as F")
     w.line("from torch import Tensor, nn")
+    w.line("from torch.utils.checkpoint import checkpoint")
     w.line()
     classes = [net_class, *block_classes.values(), *module_classes.values()]
-    names = ", ".join(f'"{c}"' for c in ["create_model", "PRETRAINED_CFG", *classes])
+    exported = ["create_model", "PRETRAINED_CFG", "FEATURE_INFO", *classes]
+    names = ", ".join(f'"{c}"' for c in exported)
     if len(f"__all__ = [{names}]") <= 100:
         w.line(f"__all__ = [{names}]")
     elif len(f"    {names}") <= 100:  # black's forms: the names on a line of their own
@@ -1423,6 +1465,8 @@ def emit_torch(g: Graph) -> str:
         w.lines.extend(["__all__ = [", *(f"    {x}," for x in names.split(", ")), "]"])
     w.line()
     _emit_pretrained_cfg(w, g)
+    w.line()
+    _emit_feature_info(w, g)
     if uses_make_divisible:
         w.line()
         w.lines.extend(_MAKE_DIVISIBLE.rstrip("\n").split("\n"))
@@ -1475,6 +1519,21 @@ def _emit_pretrained_cfg(w: Writer, g: Graph) -> None:
     w.line("}")
 
 
+def _emit_feature_info(w: Writer, g: Graph) -> None:
+    """``FEATURE_INFO``: the feature maps a backbone gives (the compiler's ``feature_info``)."""
+    w.line("#: The feature maps of ``features_only`` models: the stem's, then each stage's, with")
+    w.line(
+        "#: their channels, reduction (input pixels per pixel) and module (timm's feature_info)."
+    )
+    w.line("FEATURE_INFO: list[dict[str, Any]] = [")
+    for f in feature_info(g):
+        w.line(
+            f'    {{"num_chs": {literal(f["num_chs"])}, "reduction": {literal(f["reduction"])}, '
+            f'"module": "{f["module"]}"}},'
+        )
+    w.line("]")
+
+
 def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
     """Module definitions, each after the ones it uses (its class is built from theirs)."""
     order: list[str] = []
@@ -1492,9 +1551,25 @@ def _module_order(defs: dict[str, n.ModuleDef]) -> list[str]:
     return order
 
 
+def _split_calls(
+    g: Graph, calls: list[tuple[str, list[int]]], cuts: set[int]
+) -> list[tuple[str, list[int]]]:
+    """``calls``, where one runs a group across a cut (a node after which the forward must be
+    able to stop: the stem's feature, the classifier) as one call per layer instead."""
+    out: list[tuple[str, list[int]]] = []
+    for path, nodes in calls:
+        if any(v in cuts for v in nodes[:-1]):
+            out.extend((g.nodes[v]["local"], [v]) for v in nodes)
+        else:
+            out.append((path, nodes))
+    return out
+
+
 def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitter]) -> None:
     info = net(g)
     classes = info.classes
+    split = feature_split(g)
+    n_features = len(feature_info(g))
     w.line(f"class {cls}(nn.Module):")
     with w.indent():
         w.line(f'"""Network ``{info.name}`` for {"x".join(map(str, info.input))} input.')
@@ -1503,6 +1578,13 @@ def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitte
         w.line("    num_classes: width of the classifier (the spec's ``classes``).")
         w.line("    in_chans: channels of the input image.")
         w.line("    zero_init_residual: start every residual block as its shortcut.")
+        w.line(
+            "    features_only: a backbone: ``forward`` gives the feature maps of ``out_indices``"
+        )
+        w.line(
+            "        (``feature_info``: the stem's, then each stage's), and the head is left out."
+        )
+        w.line("    out_indices: which feature maps ``feature_maps`` (and so ``forward``) gives.")
         w.line('"""')
         w.line()
         default_classes = literal(classes) if classes is not None else "None"
@@ -1510,28 +1592,226 @@ def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitte
         w.code(
             f"def __init__(self, num_classes: {classes_type} = {default_classes}, "
             f"in_chans: int = {literal(info.input[0])}, "
-            f"zero_init_residual: bool = {literal(info.zero_init)}) -> None:"
+            f"zero_init_residual: bool = {literal(info.zero_init)}, "
+            "features_only: bool = False, "
+            f"out_indices: tuple[int, ...] = {literal(tuple(range(n_features)))}) -> None:"
         )
         containers = _Containers(w)
         with w.indent():
             w.line("super().__init__()")
             w.line("self.pretrained_cfg = dict(PRETRAINED_CFG)")
+            w.line("if any(not 0 <= i < len(FEATURE_INFO) for i in out_indices):")
+            with w.indent():
+                w.line("count = len(FEATURE_INFO)")
+                w.line(
+                    'raise ValueError(f"out_indices {out_indices}: there are {count} feature maps")'
+                )
+            w.line("self.num_classes = num_classes")
+            w.line("self.features_only = features_only")
+            w.line("self.out_indices = tuple(out_indices)")
+            w.line("chosen = self.out_indices if features_only else range(len(FEATURE_INFO))")
+            w.line("self.feature_info = FeatureInfo(FEATURE_INFO[i] for i in chosen)")
+            w.line("self.grad_checkpointing = False")
+            w.line("self.frozen_stages = -1")
+            w.line("self.norm_eval = False")
             ch = "in_chans"
             stem_calls, ch = _emit_section(w, g, info.stem, ch, containers)
             for stage in info.stages:
                 ch = _emit_stage(w, g, stage, ch, emitters, containers)
             head_calls, ch = _emit_section(w, g, info.head, ch, containers)
             w.line("init_weights(self, zero_init_residual)")
+            stem_cut = set() if split.stem_feature is None else {split.stem_feature}
+            stem_calls = _split_calls(g, stem_calls, stem_cut)
+            cuts = set(split.head_features[-1:]) | set(split.pre_logits[-1:])
+            if split.classifier is not None:
+                cuts.add(split.classifier)
+            head_calls = _split_calls(g, head_calls, cuts)
+            feature_nodes = set(split.head_features)
+            head_feature_calls = [c for c in head_calls if set(c[1]) <= feature_nodes]
+            rest = [c for c in head_calls if c not in head_feature_calls]
+            pre = [c for c in rest if set(c[1]) <= set(split.pre_logits)]
+            cls_calls = [c for c in rest if split.classifier in c[1]]
+            post = [c for c in rest if c not in pre and c not in cls_calls]
+            dropped = []  # what a backbone leaves out: the head past its features
+            kept_roots = {p.split(".")[0] for p, _ in [*stem_calls, *head_feature_calls]}
+            for path, _ in [*pre, *cls_calls, *post]:
+                root = path.split(".")[0]
+                if root not in dropped and root not in kept_roots:
+                    dropped.append(root)
+            if dropped:
+                w.line("if features_only:  # a backbone: no pooling, no classifier")
+                with w.indent():
+                    w.line("del " + ", ".join(f"self.{r}" for r in dropped))
         w.line()
-        w.line("def forward(self, x: Tensor) -> Tensor:")
-        with w.indent():
-            for name in stem_calls:
-                w.line(f"x = {_attribute(name)}(x)")
-            for stage in info.stages:
-                w.line(f"x = {_attribute(stage.name)}(x)")
-            for name in head_calls:
-                w.line(f"x = {_attribute(name)}(x)")
-            w.line("return x")
+        _emit_forwards(w, g, info, split, stem_calls, head_feature_calls, pre, cls_calls, post)
+        _emit_hooks(w, g, cls, split, stem_calls)
+
+
+def _emit_forwards(
+    w: Writer,
+    g: Graph,
+    info: NetworkInfo,
+    split: FeatureSplit,
+    stem_calls: list[tuple[str, list[int]]],
+    head_features: list[tuple[str, list[int]]],
+    pre: list[tuple[str, list[int]]],
+    cls_calls: list[tuple[str, list[int]]],
+    post: list[tuple[str, list[int]]],
+) -> None:
+    def run(calls: list[tuple[str, list[int]]]) -> None:
+        for path, _ in calls:
+            w.line(f"x = {_attribute(path)}(x)")
+
+    def stages(collect: bool) -> None:
+        index = 0
+        for path, nodes in stem_calls:
+            w.line(f"x = {_attribute(path)}(x)")
+            if collect and split.stem_feature in nodes:
+                w.line("if 0 in self.out_indices:")
+                w.line("    maps.append(x)")
+                index = 1
+        for stage in info.stages:
+            w.line(f"x = self._run_stage({_attribute(stage.name)}, x)")
+            if collect:
+                w.line(f"if {index} in self.out_indices:")
+                w.line("    maps.append(x)")
+                index += 1
+
+    w.line("def forward_features(self, x: Tensor) -> Tensor:")
+    with w.indent():
+        w.line('"""The last feature map: the stem, the stages and any layers of the head before')
+        w.line('its pooling (a final norm)."""')
+        stages(False)
+        run(head_features)
+        w.line("return x")
+    w.line()
+    w.line("def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:")
+    with w.indent():
+        w.line('"""The head on ``forward_features``\' output; with ``pre_logits``, what comes')
+        w.line('before the classifier (the pooled features)."""')
+        run(pre)
+        if cls_calls:
+            w.line("if pre_logits:")
+            with w.indent():
+                run(post)
+                w.line("return x")
+            run(cls_calls)
+            run(post)
+        w.line("return x")
+    w.line()
+    w.line("def feature_maps(self, x: Tensor) -> list[Tensor]:")
+    with w.indent():
+        w.line('"""The feature maps of ``out_indices`` (``feature_info`` says what they are)."""')
+        w.line("maps = []")
+        stages(True)
+        w.line("return maps")
+    w.line()
+    w.line("def forward(self, x: Tensor) -> Any:")
+    with w.indent():
+        w.line("if self.features_only:")
+        w.line("    return self.feature_maps(x)")
+        w.line("return self.forward_head(self.forward_features(x))")
+    w.line()
+
+
+def _emit_hooks(
+    w: Writer,
+    g: Graph,
+    cls: str,
+    split: FeatureSplit,
+    stem_calls: list[tuple[str, list[int]]],
+) -> None:
+    """Classifier, freezing and checkpointing methods of the network class."""
+    info = net(g)
+    w.line("def get_classifier(self) -> nn.Module:")
+    with w.indent():
+        w.line('"""The classifier (timm\'s name): the head\'s last layer with weights."""')
+        if split.classifier is not None:
+            w.line(f"return {_attribute(g.nodes[split.classifier]['local'])}")
+        else:
+            w.line("return nn.Identity()  # the spec's head has none")
+    w.line()
+    w.line("def reset_classifier(self, num_classes: int) -> None:")
+    with w.indent():
+        w.line('"""A new classifier of ``num_classes`` outputs, freshly initialised; 0 leaves none')
+        w.line('(an identity), as timm\'s ``reset_classifier``."""')
+        if split.classifier is not None:
+            d = g.nodes[split.classifier]
+            attrs = _concrete_attrs(d["kind"], d["attrs"])
+            attrs["out"] = "num_classes"
+            ctor = module_ctor(d["kind"], literal(d["in_shape"][0]), attrs)
+            w.line("self.num_classes = num_classes")
+            w.code(f"{_attribute(d['local'])} = {ctor} if num_classes > 0 else nn.Identity()")
+        else:
+            w.line(f'raise ValueError("network {info.name} has no classifier")')
+    w.line()
+    w.line("def set_grad_checkpointing(self, enable: bool = True) -> None:")
+    with w.indent():
+        w.line('"""Recompute each block\'s activations in the backward pass instead of keeping')
+        w.line('them (training only): less memory, about a third more compute."""')
+        w.line("self.grad_checkpointing = enable")
+    w.line()
+    w.line("def _run_stage(self, stage: nn.Module, x: Tensor) -> Tensor:")
+    with w.indent():
+        w.line("if self.grad_checkpointing and self.training:")
+        w.line("    for block in stage:")
+        w.line("        x = checkpoint(block, x, use_reentrant=False)")
+        w.line("    return x")
+        w.line("return stage(x)")
+    w.line()
+    roots: list[str] = []
+    for path, _ in stem_calls:
+        if path.split(".")[0] not in roots:
+            roots.append(path.split(".")[0])
+    w.line("def _stages(self) -> list[nn.Module]:")
+    with w.indent():
+        w.line('"""The stem (its modules), then each stage: what ``freeze`` counts."""')
+        w.code(f"stem = nn.ModuleList([{', '.join(f'self.{r}' for r in roots)}])")
+        items = ["stem", *(_attribute(s.name) for s in info.stages)]
+        one = f"return [{', '.join(items)}]"
+        if len(one) + 4 * w.level <= 100:
+            w.line(one)
+        else:  # black's form, one item a line
+            w.line("return [")
+            for item in items:
+                w.line(f"    {item},")
+            w.line("]")
+    w.line()
+    w.line("def freeze(self, stages: int = 0, norm_eval: bool = False) -> None:")
+    with w.indent():
+        w.line('"""Freeze the stem and the first ``stages`` stages, as detection backbones do')
+        w.line("(mmdetection's ``frozen_stages``): their parameters stop learning and their norm")
+        w.line("layers keep their statistics. ``stages=-1`` freezes nothing. With ``norm_eval``,")
+        w.line('every batch norm of the network stays in eval mode while it trains."""')
+        w.line("self.frozen_stages, self.norm_eval = stages, norm_eval")
+        w.line("for i, part in enumerate(self._stages()):")
+        w.line("    for p in part.parameters():")
+        w.line("        p.requires_grad_(i > stages)")
+        w.line("self.train(self.training)")
+    w.line()
+    w.line(f'def train(self, mode: bool = True) -> "{cls}":')
+    with w.indent():
+        w.line("super().train(mode)")
+        w.line("for part in self._stages()[: self.frozen_stages + 1]:")
+        w.line("    part.eval()")
+        w.line("if self.norm_eval:")
+        w.line("    for m in self.modules():")
+        w.line("        if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)):")
+        w.line("            m.eval()")
+        w.line("return self")
+    w.line()
+    w.line("def to_frozen_bn(self, everywhere: bool = False) -> None:")
+    with w.indent():
+        w.line('"""Replace the batch norms of the frozen parts (of the whole network with')
+        w.line("``everywhere``) by ``FrozenBatchNorm2d`` holding the same statistics and affine")
+        w.line('terms as buffers: no gradient, no update, and foldable."""')
+        w.line("parts = [self] if everywhere else self._stages()[: self.frozen_stages + 1]")
+        w.line("chosen = {id(m) for part in parts for m in part.modules()}")
+        w.line("for name, m in list(self.named_modules()):")
+        w.line("    if isinstance(m, nn.BatchNorm2d) and id(m) in chosen:")
+        w.line('        parent, _, leaf = name.rpartition(".")')
+        w.line("        owner = self.get_submodule(parent) if parent else self")
+        w.line("        setattr(owner, leaf, FrozenBatchNorm2d.of(m))")
 
 
 def _attribute(path: str) -> str:
@@ -1628,8 +1908,9 @@ def _emit_stage(
 
 def _emit_section(
     w: Writer, g: Graph, nodes: list[int], ch: str, containers: _Containers
-) -> tuple[list[str], str]:
-    """Emit the modules of a stem or head; return the forward calls and the channel expression.
+) -> tuple[list[tuple[str, list[int]]], str]:
+    """Emit the modules of a stem or head; return the forward calls (each with the nodes it
+    runs) and the channel expression.
 
     A section is a chain of layers. The layers under one first name that follow one another
     (``conv1.0``, ``conv1.1`` or ``stem.conv``, ``stem.bn``) form one ``nn.Sequential``,
@@ -1637,6 +1918,7 @@ def _emit_section(
     called by its path.
     """
     layers: list[tuple[str, str]] = []  # (local path, ctor)
+    layer_nodes: list[int] = []
     first_use = True
     prev: int | None = None
     for v in nodes:
@@ -1655,6 +1937,7 @@ def _emit_section(
         if d["kind"] in _INPLACE and first_use:
             attrs["inplace"] = "False"  # never overwrite the caller's input tensor
         layers.append((d["local"], module_ctor(d["kind"], ch, attrs)))
+        layer_nodes.append(v)
         first_use = False
         if "out" in attrs:
             ch = attrs["out"]
@@ -1668,20 +1951,21 @@ def _emit_section(
             "." not in local.partition(".")[2] for local, _ in layers if local.startswith(r + ".")
         )
     }
-    calls: list[str] = []
+    calls: list[tuple[str, list[int]]] = []  # (path called, the nodes it runs)
     modules: dict[str, list[tuple[str, str]]] = {}  # in first-use order
-    for local, ctor in layers:
+    for (local, ctor), v in zip(layers, layer_nodes, strict=True):
         root, _, child = local.partition(".")
         if root in sequential and child:
             if root not in modules:
                 modules[root] = []
-                calls.append(root)
+                calls.append((root, []))
             modules[root].append((child, ctor))
+            calls[-1][1].append(v)
         elif local in modules:
-            calls.append(local)  # a shared parameter-free module, used again
+            calls.append((local, [v]))  # a shared parameter-free module, used again
         else:
             modules[local] = [("", ctor)]
-            calls.append(local)
+            calls.append((local, [v]))
     for path, entries in modules.items():
         if len(entries) == 1 and not entries[0][0]:
             containers.assign(path, [entries[0][1]])
@@ -1729,11 +2013,13 @@ def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
     w.code(
         f"def create_model(num_classes: {'int' if info.classes is not None else 'Optional[int]'}"
         f" = {classes}, in_chans: int = {literal(info.input[0])}, "
-        f"zero_init_residual: bool = {literal(info.zero_init)}) -> {cls}:"
+        f"zero_init_residual: bool = {literal(info.zero_init)}, features_only: bool = False, "
+        f"out_indices: tuple[int, ...] = {literal(tuple(range(len(feature_info(g)))))}) -> {cls}:"
     )
     with w.indent():
         w.line(f'"""Build ``{info.name}`` with freshly initialised weights."""')
         w.code(
             f"return {cls}(num_classes=num_classes, in_chans=in_chans, "
-            "zero_init_residual=zero_init_residual)"
+            "zero_init_residual=zero_init_residual, features_only=features_only, "
+            "out_indices=out_indices)"
         )

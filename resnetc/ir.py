@@ -217,3 +217,84 @@ def pretrained_cfg(g: Graph) -> dict[str, Any]:
         "first_conv": first_conv(g),
         "classifier": classifier(g),
     }
+
+
+#: Stem layers that may follow its feature point: the stem's pooling (and padding before it).
+_STEM_TAIL = ("maxpool", "avgpool", "blur_pool", "pad")
+
+
+@dataclass(frozen=True)
+class FeatureSplit:
+    """Where the network's feature maps are, node by node (see :func:`feature_split`)."""
+
+    #: The stem node whose output is feature 0 (None without a stem).
+    stem_feature: int | None
+    #: Head nodes that keep the last stage's spatial size (a final norm, RegNetZ's conv): part
+    #: of the features, as timm's forward_features.
+    head_features: tuple[int, ...]
+    #: The rest of the head: before the classifier, the classifier, after it.
+    pre_logits: tuple[int, ...]
+    classifier: int | None
+    post_logits: tuple[int, ...]
+
+
+def feature_split(g: Graph) -> FeatureSplit:
+    """The stem's feature point (the output before its trailing pool, as timm's ``act1``), the
+    head's spatial prefix, and the head around the classifier."""
+    info = net(g)
+    stem_feature = None
+    if info.stem:
+        i = len(info.stem) - 1
+        while i > 0 and g.nodes[info.stem[i]]["kind"] in _STEM_TAIL:
+            i -= 1
+        stem_feature = info.stem[i]
+    last = g.nodes[info.stages[-1].blocks[-1].output]["shape"] if info.stages else None
+    head = list(info.head)
+    spatial: list[int] = []
+    for v in head:
+        shape = g.nodes[v]["shape"]
+        if last is None or len(shape) != 3 or shape[1:] != last[1:]:
+            break
+        spatial.append(v)
+    rest = head[len(spatial) :]
+    path = classifier(g)
+    cls = next((v for v in rest if g.nodes[v].get("path") == path), None) if path else None
+    at = rest.index(cls) if cls is not None else len(rest)
+    return FeatureSplit(
+        stem_feature=stem_feature,
+        head_features=tuple(spatial),
+        pre_logits=tuple(rest[:at]),
+        classifier=cls,
+        post_logits=tuple(rest[at + 1 :]) if cls is not None else (),
+    )
+
+
+def feature_info(g: Graph) -> list[dict[str, Any]]:
+    """timm's ``feature_info``: for the stem's feature and each stage's output, its channels,
+    reduction (input pixels per output pixel) and module path, as timm's ``features_only``
+    models give them (a final norm or conv of the head is not part of them). Computed from the
+    IR: no forward pass, no torch."""
+    from .summary import receptive_fields  # (summary imports this module)
+
+    info = net(g)
+    split = feature_split(g)
+    strides = receptive_fields(g)
+    out: list[dict[str, Any]] = []
+
+    def entry(node: int, module: str) -> dict[str, Any]:
+        window = strides[node]
+        reduction = window[1] if window else round(info.input[1] / g.nodes[node]["shape"][1])
+        return {"num_chs": g.nodes[node]["shape"][0], "reduction": reduction, "module": module}
+
+    def root(path: str | None) -> str:
+        return (path or "").split(".")[0]
+
+    if split.stem_feature is not None:
+        module = g.nodes[split.stem_feature].get("path") or "stem"
+        roots = {root(g.nodes[v].get("path")) for v in info.stem}
+        if split.stem_feature == info.stem[-1] and len(roots) == 1:
+            module = roots.pop()  # the whole stem module (RegNet's `stem`)
+        out.append(entry(split.stem_feature, module))
+    for stage in info.stages:
+        out.append(entry(stage.blocks[-1].output, stage.name))
+    return out

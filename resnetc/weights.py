@@ -177,6 +177,15 @@ def fit(
                 f"first conv {first} adapted from {theirs.shape[1]} input channels to {want}"
                 + (" (summed)" if want == 1 else f" (repeated, scaled by 3/{want})")
             )
+    if getattr(model, "features_only", False):  # a backbone: it has no head to load into
+        head = [k for k in state if k not in own and k.split(".")[0] not in _roots(own)]
+        for k in head:
+            del state[k]
+        if head:
+            report.notes.append(
+                f"features_only: the {len(head)} tensors of the head ({group_keys(head)[0][0]}, "
+                "...) are left out"
+            )
     missing = [k for k in own if k not in state and k not in fresh]
     unexpected = [k for k in state if k not in own]
     misshaped = [
@@ -223,6 +232,10 @@ def _mismatch(
         if len(misshaped) > 12:
             lines.append(f"    ... and {len(misshaped) - 12} more")
     return "\n".join(lines)
+
+
+def _roots(state: Mapping[str, Tensor]) -> set[str]:
+    return {k.split(".")[0] for k in state}
 
 
 def group_keys(keys: list[str]) -> list[tuple[str, list[str]]]:

@@ -60,7 +60,9 @@ def test_generated_source_imports_only_torch(tmp_path) -> None:  # type: ignore[
     assert imports == [
         "from __future__ import annotations",
         "from typing import Any, Optional",
+        "import torch",
         "from torch import Tensor, nn",
+        "from torch.utils.checkpoint import checkpoint",
     ]
     # The file stands alone: a fresh interpreter without resnetc on the path can use it.
     path = tmp_path / "resnet50.py"

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
-__all__ = ["create_model", "PRETRAINED_CFG", "Resnet50", "Bottleneck"]
+__all__ = ["create_model", "PRETRAINED_CFG", "FEATURE_INFO", "Resnet50", "Bottleneck"]
 
 #: The input the weights expect and where the first conv and the classifier are, in
 #: timm's ``pretrained_cfg`` fields (from the spec's settings; see `resnetc summary`).
@@ -22,6 +24,60 @@ PRETRAINED_CFG: dict[str, Any] = {
     "first_conv": "conv1",
     "classifier": "fc",
 }
+
+#: The feature maps of ``features_only`` models: the stem's, then each stage's, with
+#: their channels, reduction (input pixels per pixel) and module (timm's feature_info).
+FEATURE_INFO: list[dict[str, Any]] = [
+    {"num_chs": 64, "reduction": 2, "module": "relu"},
+    {"num_chs": 256, "reduction": 4, "module": "layer1"},
+    {"num_chs": 512, "reduction": 8, "module": "layer2"},
+    {"num_chs": 1024, "reduction": 16, "module": "layer3"},
+    {"num_chs": 2048, "reduction": 32, "module": "layer4"},
+]
+
+
+class FeatureInfo(list):
+    """The feature maps a backbone gives, as timm's ``feature_info``: a list of dicts (channels
+    ``num_chs``, ``reduction`` in input pixels, ``module`` path) with timm's accessors."""
+
+    def channels(self) -> list[int]:
+        return [f["num_chs"] for f in self]
+
+    def reduction(self) -> list[int]:
+        return [f["reduction"] for f in self]
+
+    def module_name(self) -> list[str]:
+        return [f["module"] for f in self]
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed statistics and affine terms, all buffers (detection backbones)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(channels))
+        self.register_buffer("bias", torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    @classmethod
+    def of(cls, bn: nn.BatchNorm2d) -> "FrozenBatchNorm2d":
+        """A frozen copy of ``bn``: its statistics and affine terms, as they are now."""
+        frozen = cls(bn.num_features, bn.eps)
+        with torch.no_grad():
+            if bn.affine:
+                frozen.weight.copy_(bn.weight)
+                frozen.bias.copy_(bn.bias)
+            if bn.track_running_stats:
+                frozen.running_mean.copy_(bn.running_mean)
+                frozen.running_var.copy_(bn.running_var)
+        return frozen.to(bn.weight.device if bn.affine else frozen.weight.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
 
 
 class Bottleneck(nn.Module):
@@ -102,6 +158,9 @@ class Resnet50(nn.Module):
         num_classes: width of the classifier (the spec's ``classes``).
         in_chans: channels of the input image.
         zero_init_residual: start every residual block as its shortcut.
+        features_only: a backbone: ``forward`` gives the feature maps of ``out_indices``
+            (``feature_info``: the stem's, then each stage's), and the head is left out.
+        out_indices: which feature maps ``feature_maps`` (and so ``forward``) gives.
     """
 
     def __init__(
@@ -109,9 +168,22 @@ class Resnet50(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
         zero_init_residual: bool = False,
+        features_only: bool = False,
+        out_indices: tuple[int, ...] = (0, 1, 2, 3, 4),
     ) -> None:
         super().__init__()
         self.pretrained_cfg = dict(PRETRAINED_CFG)
+        if any(not 0 <= i < len(FEATURE_INFO) for i in out_indices):
+            count = len(FEATURE_INFO)
+            raise ValueError(f"out_indices {out_indices}: there are {count} feature maps")
+        self.num_classes = num_classes
+        self.features_only = features_only
+        self.out_indices = tuple(out_indices)
+        chosen = self.out_indices if features_only else range(len(FEATURE_INFO))
+        self.feature_info = FeatureInfo(FEATURE_INFO[i] for i in chosen)
+        self.grad_checkpointing = False
+        self.frozen_stages = -1
+        self.norm_eval = False
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -169,20 +241,119 @@ class Resnet50(nn.Module):
         self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(2048, num_classes)
         init_weights(self, zero_init_residual)
+        if features_only:  # a backbone: no pooling, no classifier
+            del self.avgpool, self.flatten, self.fc
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last feature map: the stem, the stages and any layers of the head before
+        its pooling (a final norm)."""
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.relu(x)
         x = self.maxpool(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
+        x = self._run_stage(self.layer1, x)
+        x = self._run_stage(self.layer2, x)
+        x = self._run_stage(self.layer3, x)
+        x = self._run_stage(self.layer4, x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """The head on ``forward_features``' output; with ``pre_logits``, what comes
+        before the classifier (the pooled features)."""
         x = self.avgpool(x)
         x = self.flatten(x)
+        if pre_logits:
+            return x
         x = self.fc(x)
         return x
+
+    def feature_maps(self, x: Tensor) -> list[Tensor]:
+        """The feature maps of ``out_indices`` (``feature_info`` says what they are)."""
+        maps = []
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        if 0 in self.out_indices:
+            maps.append(x)
+        x = self.maxpool(x)
+        x = self._run_stage(self.layer1, x)
+        if 1 in self.out_indices:
+            maps.append(x)
+        x = self._run_stage(self.layer2, x)
+        if 2 in self.out_indices:
+            maps.append(x)
+        x = self._run_stage(self.layer3, x)
+        if 3 in self.out_indices:
+            maps.append(x)
+        x = self._run_stage(self.layer4, x)
+        if 4 in self.out_indices:
+            maps.append(x)
+        return maps
+
+    def forward(self, x: Tensor) -> Any:
+        if self.features_only:
+            return self.feature_maps(x)
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """The classifier (timm's name): the head's last layer with weights."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new classifier of ``num_classes`` outputs, freshly initialised; 0 leaves none
+        (an identity), as timm's ``reset_classifier``."""
+        self.num_classes = num_classes
+        self.fc = nn.Linear(2048, num_classes) if num_classes > 0 else nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in the backward pass instead of keeping
+        them (training only): less memory, about a third more compute."""
+        self.grad_checkpointing = enable
+
+    def _run_stage(self, stage: nn.Module, x: Tensor) -> Tensor:
+        if self.grad_checkpointing and self.training:
+            for block in stage:
+                x = checkpoint(block, x, use_reentrant=False)
+            return x
+        return stage(x)
+
+    def _stages(self) -> list[nn.Module]:
+        """The stem (its modules), then each stage: what ``freeze`` counts."""
+        stem = nn.ModuleList([self.conv1, self.bn1, self.relu, self.maxpool])
+        return [stem, self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def freeze(self, stages: int = 0, norm_eval: bool = False) -> None:
+        """Freeze the stem and the first ``stages`` stages, as detection backbones do
+        (mmdetection's ``frozen_stages``): their parameters stop learning and their norm
+        layers keep their statistics. ``stages=-1`` freezes nothing. With ``norm_eval``,
+        every batch norm of the network stays in eval mode while it trains."""
+        self.frozen_stages, self.norm_eval = stages, norm_eval
+        for i, part in enumerate(self._stages()):
+            for p in part.parameters():
+                p.requires_grad_(i > stages)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Resnet50":
+        super().train(mode)
+        for part in self._stages()[: self.frozen_stages + 1]:
+            part.eval()
+        if self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)):
+                    m.eval()
+        return self
+
+    def to_frozen_bn(self, everywhere: bool = False) -> None:
+        """Replace the batch norms of the frozen parts (of the whole network with
+        ``everywhere``) by ``FrozenBatchNorm2d`` holding the same statistics and affine
+        terms as buffers: no gradient, no update, and foldable."""
+        parts = [self] if everywhere else self._stages()[: self.frozen_stages + 1]
+        chosen = {id(m) for part in parts for m in part.modules()}
+        for name, m in list(self.named_modules()):
+            if isinstance(m, nn.BatchNorm2d) and id(m) in chosen:
+                parent, _, leaf = name.rpartition(".")
+                owner = self.get_submodule(parent) if parent else self
+                setattr(owner, leaf, FrozenBatchNorm2d.of(m))
 
 
 def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
@@ -208,10 +379,14 @@ def create_model(
     num_classes: int = 1000,
     in_chans: int = 3,
     zero_init_residual: bool = False,
+    features_only: bool = False,
+    out_indices: tuple[int, ...] = (0, 1, 2, 3, 4),
 ) -> Resnet50:
     """Build ``resnet50`` with freshly initialised weights."""
     return Resnet50(
         num_classes=num_classes,
         in_chans=in_chans,
         zero_init_residual=zero_init_residual,
+        features_only=features_only,
+        out_indices=out_indices,
     )
