@@ -268,4 +268,3 @@ def test_summary_shows_the_preprocessing_the_weights_expect() -> None:
         "preprocess: resize to 256 (bicubic), centre-crop 224 (crop_pct 0.875), "
         "mean (0.5, 0.5, 0.5), std (0.5, 0.5, 0.5); first conv stem.conv, classifier head.fc"
     )
-    )
