@@ -252,6 +252,7 @@ class _BodyEmitter:
         kinds = {b.shortcut for b in self.instances}
         body = definition.body
         self.has_add = self.is_block and _contains(body, n.AddShortcut)
+        self.inplace_add = False  # `out += shortcut`: set where autograd allows (emit_torch)
         self.plain_only = kinds == {"none"}
         self.mixed = "none" in kinds and len(kinds) > 1
         self.uses_index = self.is_block and "index" in names_in(body) and "index" not in self.names
@@ -1103,6 +1104,8 @@ class _Forward:
                             if self.cur == "out"
                             else "out = x + shortcut"
                         )
+                elif e.inplace_add and self.cur == "out":
+                    w.line("out += shortcut")  # in place: its producer's backward never reads it
                 else:
                     w.line(f"out = {self.cur} + shortcut")
                 self.cur = "out"
@@ -1412,6 +1415,7 @@ def emit_torch(g: Graph) -> str:
             module_emitters,
             by_block[name],
         )
+        e.inplace_add = all(_adds_in_place(g, b) for b in by_block[name])
         body = Writer()
         e.emit(body)
         block_emitters[name] = e
@@ -1517,6 +1521,23 @@ def _emit_pretrained_cfg(w: Writer, g: Graph) -> None:
         )
         w.line(f'    "{key}": {text},')
     w.line("}")
+
+
+#: Ops whose backward does not read their output, so it may be added to in place.
+_INPLACE_ADD_AFTER = ("bn", "gn", "frozen_bn", "conv", "ws_conv", "mul", "add")
+
+
+def _adds_in_place(g: Graph, b: BlockInstance) -> bool:
+    """Whether block ``b`` may add its shortcut in place (torchvision's and timm's
+    ``out += shortcut``): the residual tensor comes from an op whose backward does not need its
+    output, and nothing else reads it."""
+    if b.add is None:
+        return True
+    residual = [u for u, _, d in g.in_edges(b.add, data=True) if d.get("port", 0) == 0]
+    if len(residual) != 1:
+        return False
+    r = residual[0]
+    return g.nodes[r]["kind"] in _INPLACE_ADD_AFTER and g.out_degree(r) == 1
 
 
 def _emit_feature_info(w: Writer, g: Graph) -> None:

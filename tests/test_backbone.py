@@ -216,3 +216,31 @@ def test_hooks_keep_fx_and_export_working() -> None:
     with torch.no_grad():
         for got, want in zip(exported.module()(x), backbone(x), strict=True):
             _close(got, want)
+
+
+def test_the_residual_add_is_in_place_where_autograd_allows() -> None:
+    """``out += shortcut`` after a BN (torchvision's form): the same gradients as torchvision's
+    resnet18; a residual path that ends in an activation (whose backward reads its output)
+    keeps ``out = out + shortcut``."""
+    from support import torchvision_models
+
+    assert "out += shortcut" in resnetc.emit(SPEC / "resnet18.resnet")
+    ref = torchvision_models().resnet18()
+    ours = resnetc.load(SPEC / "resnet18.resnet")
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = _image()
+    for model in (ours, ref):
+        model.train()
+        model(x).square().mean().backward()
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+    text = (
+        "block act_last(width) expansion 1 {\n    conv1: conv 3x3 -> width\n    bn1: bn\n"
+        "    relu\n    add shortcut\n}\n\nnetwork t {\n    input 3x16x16\n"
+        "    s1: 2 x act_last(8)\n}\n"
+    )
+    source = resnetc.emit(resnetc.compile_text(text, "t.resnet"))
+    assert "out = out + shortcut" in source and "+=" not in source
+    model = resnetc.load(resnetc.compile_text(text, "t.resnet")).train()
+    model(torch.randn(2, 3, 16, 16)).sum().backward()  # no error from autograd

@@ -150,7 +150,7 @@ class Basic(nn.Module):
         out = self.conv2(out)
         out = self.bn2(out)
         shortcut = x if self.downsample is None else self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.relu(out)
         return out
 

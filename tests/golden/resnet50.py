@@ -142,7 +142,7 @@ class Bottleneck(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         shortcut = x if self.downsample is None else self.downsample(x)
-        out = out + shortcut
+        out += shortcut
         out = self.relu(out)
         return out
 
