@@ -213,11 +213,10 @@ def load(
     if weights is not None:
         import warnings
 
-        from .weights import fit, read_checkpoint
+        from .weights import load_checkpoint
 
-        state = read_checkpoint(weights)
         name = f"network {graph.graph['net'].name}"
-        report = fit(model, state, model.pretrained_cfg, str(weights), strict, name)
+        report = load_checkpoint(model, weights, name, strict)
         for note in report.notes:
             warnings.warn(f"{weights}: {note}", stacklevel=2)
     return model

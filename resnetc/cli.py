@@ -510,19 +510,15 @@ def _paper(entry) -> str:  # type: ignore[no-untyped-def]
 def _check_weights(args: argparse.Namespace, graph) -> None:  # type: ignore[no-untyped-def]
     """Load ``--check-weights`` into the model the build describes (the torch backend's code,
     executed), as ``resnetc.load(..., weights=...)`` does; report on standard error."""
-    from .runtime import exec_source
-    from .weights import fit, read_checkpoint
+    from . import load
+    from .weights import load_checkpoint
 
     info = graph.graph["net"]
-    state = read_checkpoint(args.check_weights)
-    module = exec_source(get_backend_source(graph), info.name)
     create = {
         k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans)) if v
     }
-    model = module.create_model(**create)
-    report = fit(
-        model, state, model.pretrained_cfg, args.check_weights, network=f"network {info.name}"
-    )
+    model = load(graph, **create)
+    report = load_checkpoint(model, args.check_weights, f"network {info.name}")
     for note in report.notes:
         _err(f"{args.check_weights}: note: {note}")
     params = sum(p.numel() for p in model.parameters())
@@ -530,12 +526,6 @@ def _check_weights(args: argparse.Namespace, graph) -> None:  # type: ignore[no-
         f"{args.check_weights}: ok: {report.tensors} tensors load into {info.name} "
         f"({params:,} parameters; strict)"
     )
-
-
-def get_backend_source(graph) -> str:  # type: ignore[no-untyped-def]
-    from . import get_backend
-
-    return get_backend("torch")(graph)
 
 
 def _draw(args: argparse.Namespace) -> int:

@@ -178,7 +178,8 @@ def fit(
                 + (" (summed)" if want == 1 else f" (repeated, scaled by 3/{want})")
             )
     if getattr(model, "features_only", False):  # a backbone: it has no head to load into
-        head = [k for k in state if k not in own and k.split(".")[0] not in _roots(own)]
+        roots = {k.split(".")[0] for k in own}
+        head = [k for k in state if k not in own and k.split(".")[0] not in roots]
         for k in head:
             del state[k]
         if head:
@@ -207,6 +208,16 @@ def fit(
     return report
 
 
+def load_checkpoint(
+    model: nn.Module, path: str | Path, network: str, strict: bool = True
+) -> LoadReport:
+    """Read the checkpoint at ``path`` and :func:`fit` it into ``model`` (a generated model: its
+    ``pretrained_cfg`` names the first conv and the classifier); ``network`` names it in
+    errors. What ``resnetc.load(..., weights=)`` and ``build --check-weights`` both do."""
+    state = read_checkpoint(path)
+    return fit(model, state, model.pretrained_cfg, str(path), strict, network)
+
+
 def _mismatch(
     path: str,
     network: str,
@@ -232,10 +243,6 @@ def _mismatch(
         if len(misshaped) > 12:
             lines.append(f"    ... and {len(misshaped) - 12} more")
     return "\n".join(lines)
-
-
-def _roots(state: Mapping[str, Tensor]) -> set[str]:
-    return {k.split(".")[0] for k in state}
 
 
 def group_keys(keys: list[str]) -> list[tuple[str, list[str]]]:
