@@ -215,7 +215,8 @@ def load_checkpoint(
     ``pretrained_cfg`` names the first conv and the classifier); ``network`` names it in
     errors. What ``resnetc.load(..., weights=)`` and ``build --check-weights`` both do."""
     state = read_checkpoint(path)
-    return fit(model, state, model.pretrained_cfg, str(path), strict, network)
+    cfg: Mapping[str, Any] = getattr(model, "pretrained_cfg", {})
+    return fit(model, state, cfg, str(path), strict, network)
 
 
 def _mismatch(
