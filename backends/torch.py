@@ -1426,7 +1426,8 @@ def emit_torch(g: Graph) -> str:
     helpers = [_HELPERS[h] for h in sorted(wanted)]
 
     network = Writer()
-    _emit_network(network, g, net_class, block_emitters)
+    features = feature_info(g)  # once: FEATURE_INFO, the class and create_model use it
+    _emit_network(network, g, net_class, block_emitters, len(features))
     bodies = [line for e, body in emitted for line in body.lines] + network.lines
     uses_make_divisible = any("make_divisible(" in line for line in bodies)
     needs_math = any("math." in line for line in bodies) or "blur_pool" in used
@@ -1470,7 +1471,7 @@ def emit_torch(g: Graph) -> str:
     w.line()
     _emit_pretrained_cfg(w, g)
     w.line()
-    _emit_feature_info(w, g)
+    _emit_feature_info(w, features)
     if uses_make_divisible:
         w.line()
         w.lines.extend(_MAKE_DIVISIBLE.rstrip("\n").split("\n"))
@@ -1488,7 +1489,7 @@ def emit_torch(g: Graph) -> str:
     w.lines.extend(_INIT.rstrip("\n").split("\n"))
     w.line()
     w.line()
-    _emit_create_model(w, g, net_class)
+    _emit_create_model(w, g, net_class, len(features))
     # Keep the file lint-clean: no unused import.
     code = [line for line in w.lines if not line.startswith(("import", "from"))]
     if not any("torch." in line for line in code):
@@ -1540,14 +1541,14 @@ def _adds_in_place(g: Graph, b: BlockInstance) -> bool:
     return g.nodes[r]["kind"] in _INPLACE_ADD_AFTER and g.out_degree(r) == 1
 
 
-def _emit_feature_info(w: Writer, g: Graph) -> None:
+def _emit_feature_info(w: Writer, features: list[dict[str, Any]]) -> None:
     """``FEATURE_INFO``: the feature maps a backbone gives (the compiler's ``feature_info``)."""
     w.line("#: The feature maps of ``features_only`` models: the stem's, then each stage's, with")
     w.line(
         "#: their channels, reduction (input pixels per pixel) and module (timm's feature_info)."
     )
     w.line("FEATURE_INFO: list[dict[str, Any]] = [")
-    for f in feature_info(g):
+    for f in features:
         w.line(
             f'    {{"num_chs": {literal(f["num_chs"])}, "reduction": {literal(f["reduction"])}, '
             f'"module": "{f["module"]}"}},'
@@ -1586,11 +1587,13 @@ def _split_calls(
     return out
 
 
-def _emit_network(w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitter]) -> None:
+def _emit_network(
+    w: Writer, g: Graph, cls: str, emitters: dict[str, _BodyEmitter], n_features: int
+) -> None:
     info = net(g)
     classes = info.classes
     split = feature_split(g)
-    n_features = len(feature_info(g))
+
     w.line(f"class {cls}(nn.Module):")
     with w.indent():
         w.line(f'"""Network ``{info.name}`` for {"x".join(map(str, info.input))} input.')
@@ -2028,14 +2031,14 @@ def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
     return f"nn.Sequential(OrderedDict({pairs}))"
 
 
-def _emit_create_model(w: Writer, g: Graph, cls: str) -> None:
+def _emit_create_model(w: Writer, g: Graph, cls: str, n_features: int) -> None:
     info = net(g)
     classes = literal(info.classes) if info.classes is not None else "None"
     w.code(
         f"def create_model(num_classes: {'int' if info.classes is not None else 'Optional[int]'}"
         f" = {classes}, in_chans: int = {literal(info.input[0])}, "
         f"zero_init_residual: bool = {literal(info.zero_init)}, features_only: bool = False, "
-        f"out_indices: tuple[int, ...] = {literal(tuple(range(len(feature_info(g)))))}) -> {cls}:"
+        f"out_indices: tuple[int, ...] = {literal(tuple(range(n_features)))}) -> {cls}:"
     )
     with w.indent():
         w.line(f'"""Build ``{info.name}`` with freshly initialised weights."""')

@@ -751,7 +751,6 @@ def _preprocess(settings: dict[str, Any], spans: dict[str, Span]) -> dict[str, A
     """The input a network's weights expect, as timm's ``pretrained_cfg`` says it: the spec's
     settings, with ImageNet's defaults for what it leaves out."""
     c, h, w = settings["input"]
-    plain = (c != 3, 0.0, 1.0)
     for key, imagenet in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
         if key in settings and len(settings[key]) != c:
             raise CompileError.at(
@@ -759,7 +758,8 @@ def _preprocess(settings: dict[str, Any], spans: dict[str, Span]) -> dict[str, A
                 f"{key} has {len(settings[key])} values but the input has {c} channels",
             )
         if key not in settings:
-            settings[key] = imagenet if c == 3 else (plain[1 if key == "mean" else 2],) * c
+            plain = 0.0 if key == "mean" else 1.0  # no normalisation
+            settings[key] = imagenet if c == 3 else (plain,) * c
     return {
         "input_size": (c, h, w),
         "interpolation": settings.get("interpolation", "bilinear"),

@@ -77,11 +77,12 @@ def scan(directory: str | Path, jobs: int | None = None, cache: bool = True) -> 
         raise ResnetcError(f"no zoo directory {directory}")
     files = sorted(directory.glob("*.resnet"))
     stored = _read_cache() if cache else {}
+    digests: dict[str, str | None] = {}
     entries: dict[str, list[Entry]] = {}
     todo: list[Path] = []
     for path in files:
         hit = stored.get(str(path.resolve()))
-        if hit and _still_valid(hit):
+        if hit and _still_valid(hit, digests):
             entries[path.name] = [_entry(e) for e in hit["entries"]]
         else:
             todo.append(path)
@@ -112,17 +113,18 @@ def families(entries: Iterable[Entry]) -> set[str]:
 def _compile_file(path: Path) -> dict[str, Any]:
     """Compile every network ``path`` defines (in a worker process): its entries, and the hash
     of each file they were compiled from."""
-    from . import compile as compile_spec
     from . import nodes as n
     from .errors import CompileError, UsageError
     from .loader import PRELUDE, STDLIB, load
+    from .lower import lower
+    from .passes import run
 
     try:
         program = load(path)
         out = []
         for name in program.own_networks:
             node = program.networks[name]
-            g = compile_spec(path, network=name)
+            g = run(lower(program, name))  # the program loaded above, not read again
             info = g.graph["net"]
             out.append(
                 {
@@ -165,15 +167,18 @@ def compiler_version() -> str:
     return f"{__version__}+{digest.hexdigest()[:16]}"
 
 
-def _still_valid(hit: dict[str, Any]) -> bool:
+def _still_valid(hit: dict[str, Any], digests: dict[str, str | None]) -> bool:
+    """Whether a cached entry's files are as they were; ``digests`` holds the files read so far
+    in this scan (a family file is shared by all its aliases: read and hashed once)."""
     if hit.get("version") != compiler_version() or not hit.get("sources"):
         return False
     for path, digest in hit["sources"].items():
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return False
-        if _sha(text) != digest:
+        if path not in digests:
+            try:
+                digests[path] = _sha(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                digests[path] = None
+        if digests[path] != digest:
             return False
     return True
 
