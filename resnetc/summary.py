@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .ir import BlockInstance, Graph, StageInfo, net, ordered, pretrained_cfg
+from .ir import BlockInstance, Graph, StageInfo, feature_info, net, ordered, pretrained_cfg
 from .ops import fmt_shape
 from .passes.cost import totals
 
@@ -79,6 +79,8 @@ class Summary:
     output_stride: int | None
     #: The input the weights expect (timm's pretrained_cfg fields; ir.pretrained_cfg).
     preprocess: dict[str, Any] = field(default_factory=dict)
+    #: The feature maps a ``features_only`` model gives (ir.feature_info): timm's feature_info.
+    features: tuple[dict[str, Any], ...] = ()
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +94,7 @@ class Summary:
             "preprocess": {
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.preprocess.items()
             },
+            "features": [dict(f) for f in self.features],
             "definitions": self.definitions,
             "rows": [_row_dict(r) for r in self.rows],
             "totals": {
@@ -354,6 +357,7 @@ def summarize(g: Graph) -> Summary:
         receptive_field=last[0] if last else None,
         output_stride=last[1] if last else None,
         preprocess=pretrained_cfg(g),
+        features=tuple(feature_info(g)),
     )
 
 

@@ -244,3 +244,166 @@ def test_the_residual_add_is_in_place_where_autograd_allows() -> None:
     assert "out = out + shortcut" in source and "+=" not in source
     model = resnetc.load(resnetc.compile_text(text, "t.resnet")).train()
     model(torch.randn(2, 3, 16, 16)).sum().backward()  # no error from autograd
+
+
+# ---------------------------------------------------------------- folding for inference
+
+
+def _relative(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got - want).abs().max() / want.abs().max())
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet26d", "seresnet18", "skresnet18", "res2net50_48w_2s", "regnetx_002"]
+)
+def test_fuse_folds_every_batch_norm_after_a_conv(name: str) -> None:
+    """Post-activation networks (basic, bottleneck with avg-down shortcuts, SE, SK, Res2Net,
+    RegNet) fold every batch norm; the outputs stay within 1e-5 relative, in channels_last too."""
+    model = resnetc.load(SPEC / f"{name}.resnet")
+    randomise_norms(model)
+    model.eval()
+    x = _image()
+    with torch.no_grad():
+        want = model(x)
+        assert model.fuse() == []
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+        assert _relative(model(x), want) <= 1e-5
+        model = model.to(memory_format=torch.channels_last)
+        assert _relative(model(x.to(memory_format=torch.channels_last)), want) <= 1e-5
+
+
+def test_fuse_reports_the_pre_activation_norms_it_cannot_fold() -> None:
+    """A pre-activation block's first norm reads the sum and feeds a ReLU: it stays, and
+    ``fuse`` says so; the norm after each block's first conv folds. A frozen batch norm folds
+    like a batch norm; a features_only backbone fuses too."""
+    model = resnetc.load(SPEC / "resnetv2_18.resnet")
+    randomise_norms(model)
+    model.to_frozen_bn(everywhere=True)
+    model.eval()
+    x = _image()
+    with torch.no_grad():
+        want = model(x)
+        left = model.fuse()
+        assert _relative(model(x), want) <= 1e-5
+    blocks = [f"stages.{s}.blocks.{b}" for s in range(4) for b in range(2)]
+    assert [name for name, _ in left] == [f"{b}.norm1" for b in blocks] + ["norm"]
+    assert left[0][1] == (
+        "it reads stem.pool (MaxPool2d) and feeds stages.0.blocks.0.relu (ReLU): "
+        "there is no conv beside it to fold it into"
+    )
+    assert left[1][1].startswith("it reads a sum and feeds stages.0.blocks.1.relu (ReLU)")
+    kept = {n for n, m in model.named_modules() if type(m).__name__ == "FrozenBatchNorm2d"}
+    assert kept == {name for name, _ in left}
+
+    backbone = resnetc.load(SPEC / "resnet18.resnet", features_only=True).eval()
+    with torch.no_grad():
+        maps = backbone(x)
+        assert backbone.fuse() == []
+        for got, ref in zip(backbone(x), maps, strict=True):
+            assert _relative(got, ref) <= 1e-5
+
+
+#: A norm before a 1x1 conv folds into it (grouped too); one before a padded 3x3 cannot.
+_NORM_FIRST = """\
+block norm_first(width, stride = 1) expansion 1 {
+    n1: bn
+    c1: conv 1x1 -> width, groups = 2
+    act1: relu
+    n2: bn
+    c2: conv 3x3 /stride -> width
+    act: relu
+    c3: conv 1x1 -> width
+    n3: bn
+    add shortcut
+}
+
+network t {
+    input 3x16x16
+    stem {
+        conv1: conv 3x3 -> 8
+    }
+    s1: 2 x norm_first(8)
+    s2: 1 x norm_first(16) /2
+}
+"""
+
+
+def test_fuse_folds_a_norm_into_the_unpadded_conv_after_it() -> None:
+    model = resnetc.load(resnetc.compile_text(_NORM_FIRST, "t.resnet"))
+    randomise_norms(model)
+    model.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = model(x)
+        left = model.fuse()
+        assert _relative(model(x), want) <= 1e-5
+    assert left == [
+        (
+            f"{stage}.n2",
+            f"the conv after it, {stage}.c2, pads its input (the border would differ)",
+        )
+        for stage in ("s1.0", "s1.1", "s2.0")
+    ]
+    assert isinstance(model.s1[0].n1, torch.nn.Identity) and model.s1[0].c1.bias is not None
+
+
+def test_fuse_makes_standardised_convs_plain_and_names_the_group_norms() -> None:
+    """BiT (weight-standardised convs and group norms): each StdConv2d becomes a plain conv
+    holding its standardised filters; the group norms stay and are reported."""
+    model = resnetc.load(SPEC / "resnetv2_50x1_bit.resnet")
+    randomise_norms(model)
+    model.eval()
+    x = _image()
+    with torch.no_grad():
+        want = model(x)
+        left = model.fuse()
+        assert _relative(model(x), want) <= 1e-5
+    assert not any(type(m).__name__ == "StdConv2d" for m in model.modules())
+    norms = [n for n, m in model.named_modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and [name for name, _ in left] == norms
+    reasons = {reason for _, reason in left}
+    assert reasons == {"GroupNorm normalises with its input's own statistics"}
+
+
+def test_fuse_needs_eval_mode() -> None:
+    model = resnetc.load(SPEC / "resnet18.resnet")
+    with pytest.raises(RuntimeError, match=r"call model\.eval\(\) first"):
+        model.fuse()
+
+
+# ---------------------------------------------------------------- regional compile
+
+
+def test_compile_blocks_compiles_each_distinct_block_once() -> None:
+    """``compile_blocks`` compiles block by block; the 27 blocks of ResNet-56 share 5 graphs
+    (3 stages, two of them opening with a projection). The backend is dynamo's ``eager``, to
+    test the mechanism quickly; ``benchmarks/bench_runtime.py`` measures inductor."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    model = resnetc.load(SPEC / "resnet56.resnet").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+        assert model.compile_blocks(backend="eager") is model
+        got = model(x)
+    torch.testing.assert_close(got, want)
+    assert counters["stats"]["unique_graphs"] == 5
+    torch._dynamo.reset()
+
+
+def test_compile_blocks_nested_marks_each_block_class_a_region() -> None:
+    """``compile_blocks(nested=True)``: the block classes become nested compile regions (a no-op
+    in eager mode) and the whole model is compiled; the outputs do not change."""
+    torch._dynamo.reset()
+    model = resnetc.load(SPEC / "resnet20.resnet").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+        compiled = model.compile_blocks(nested=True, backend="eager")
+        assert compiled is not model and compiled._orig_mod is model
+        torch.testing.assert_close(compiled(x), want)
+        torch.testing.assert_close(model(x), want)  # marked, the eager model is unchanged
+    assert {type(b)._nested_region for stage in model._stages()[1:] for b in stage} == {True}
+    torch._dynamo.reset()

@@ -263,6 +263,14 @@ def test_summary_shows_the_preprocessing_the_weights_expect() -> None:
         "first_conv": "stem.conv",
         "classifier": "head.fc",
     }
+    # What a features_only backbone gives, known without torch (timm's feature_info).
+    assert s.to_dict()["features"] == [
+        {"num_chs": 64, "reduction": 2, "module": "stem.conv"},
+        {"num_chs": 256, "reduction": 4, "module": "stages.0.blocks"},
+        {"num_chs": 512, "reduction": 8, "module": "stages.1.blocks"},
+        {"num_chs": 1024, "reduction": 16, "module": "stages.2.blocks"},
+        {"num_chs": 2048, "reduction": 32, "module": "stages.3.blocks"},
+    ]
     last = s.table().rstrip().splitlines()[-1]
     assert last == (
         "preprocess: resize to 256 (bicubic), centre-crop 224 (crop_pct 0.875), "

@@ -363,6 +363,34 @@ class Resnext50_32x4d(nn.Module):
                 owner = self.get_submodule(parent) if parent else self
                 setattr(owner, leaf, FrozenBatchNorm2d.of(m))
 
+    def fuse(self) -> list[tuple[str, str]]:
+        """For inference (call ``eval()`` first): fold each batch norm into the conv beside
+        it, in place (``fold_batch_norms``). Returns the norm layers that could not be
+        folded, with why: a pre-activation block's norm reads a sum and feeds a ReLU,
+        and a group norm uses its input's statistics."""
+        return fold_batch_norms(self)
+
+    def compile_blocks(self, nested: bool = False, **options: Any) -> nn.Module:
+        """Regional ``torch.compile`` (``options`` go to it); returns the model to call.
+
+        By default each residual block is compiled by itself, in place, and the model is
+        returned: blocks of one class and shape share a compiled graph, so a deep network
+        compiles in the time of its few distinct blocks; the stem and head stay eager.
+        With ``nested``, each block class becomes a nested compile region
+        (``torch.compiler.nested_compile_region``, a no-op in eager mode) and the whole
+        model is compiled as one graph in which each distinct block is compiled once:
+        longer to compile, without a guard check per block at run time."""
+        blocks = [block for stage in self._stages()[1:] for block in stage]
+        if not nested:
+            for block in blocks:
+                block.compile(**options)
+            return self
+        for cls in {type(block) for block in blocks}:
+            if not getattr(cls, "_nested_region", False):
+                cls.forward = torch.compiler.nested_compile_region(cls.forward)
+                cls._nested_region = True
+        return torch.compile(self, **options)
+
 
 def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
     """torchvision's initialisation: kaiming-normal (fan_out) convs, BN weight 1 and bias 0.
@@ -381,6 +409,124 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
             zero_init_last = getattr(m, "zero_init_last", None)
             if callable(zero_init_last):
                 zero_init_last()
+
+
+class _FoldTracer(torch.fx.Tracer):
+    """Traces a network down to its convs and norms, the layers ``fold_batch_norms`` folds."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        leaf = isinstance(m, (nn.Conv2d, nn.BatchNorm2d, FrozenBatchNorm2d))
+        return leaf or super().is_leaf_module(m, qualname)
+
+
+def _replace(model: nn.Module, path: str, new: nn.Module) -> None:
+    parent, _, leaf = path.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, new)
+
+
+def _set_conv(conv: nn.Conv2d, weight: Tensor, bias: Tensor) -> None:
+    """Give ``conv`` these weights (computed in float64) and a bias, in its own dtype."""
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if conv.bias is None:
+            conv.bias = nn.Parameter(torch.empty_like(conv.weight[:, 0, 0, 0]))
+        conv.bias.copy_(bias)
+
+
+def _norm_terms(bn: nn.Module) -> tuple[Tensor, Tensor]:
+    """The per-channel scale and shift an eval-mode batch norm applies, in float64."""
+    scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    shift = -bn.running_mean.double() * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias.double()
+    return scale, shift
+
+
+def _per_filter(v: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``v`` (one value per input channel) laid out as ``conv``'s filters read it."""
+    out, per_group = conv.weight.shape[:2]
+    v = v.reshape(conv.groups, 1, per_group).expand(-1, out // conv.groups, -1)
+    return v.reshape(out, per_group, 1, 1)
+
+
+def _describe(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        return f"{node.target} ({type(modules[str(node.target)]).__name__})"
+    if node.op == "placeholder":
+        return "the input"
+    name = str(getattr(node.target, "__name__", node.target))
+    return {"add": "a sum", "iadd": "a sum", "mul": "a product", "cat": "a concatenation"}.get(
+        name, name
+    )
+
+
+def _fold_one(
+    model: nn.Module, node: torch.fx.Node, modules: dict[str, nn.Module], calls: dict[str, int]
+) -> str | None:
+    """Fold the batch norm ``node`` calls into the conv before it or (a 1x1 conv without
+    padding) after it; or say why it cannot be."""
+    bn = modules[str(node.target)]
+    if getattr(bn, "running_var", None) is None:
+        return "it has no running statistics"
+    if calls[str(node.target)] > 1:
+        return "it is applied more than once"
+    source = node.args[0]
+    conv = None
+    if isinstance(source, torch.fx.Node) and source.op == "call_module":
+        conv = modules[str(source.target)]
+    if isinstance(conv, nn.Conv2d) and len(source.users) == 1 and calls[str(source.target)] == 1:
+        scale, shift = _norm_terms(bn)
+        bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+        _set_conv(conv, conv.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+        _replace(model, str(node.target), nn.Identity())
+        return None
+    users = list(node.users)
+    user = users[0] if len(users) == 1 else None
+    after = None
+    if user is not None and user.op == "call_module" and calls[str(user.target)] == 1:
+        after = modules[str(user.target)]
+    if isinstance(after, nn.Conv2d) and user is not None and user.args == (node,):
+        if after.padding != "valid" and any(after.padding):
+            return f"the conv after it, {user.target}, pads its input (the border would differ)"
+        scale, shift = _norm_terms(bn)
+        weight = after.weight.double()
+        bias = (weight * _per_filter(shift, after)).sum((1, 2, 3))
+        if after.bias is not None:
+            bias = bias + after.bias.double()
+        _set_conv(after, weight * _per_filter(scale, after), bias)
+        _replace(model, str(node.target), nn.Identity())
+        return None
+    before = _describe(source, modules) if isinstance(source, torch.fx.Node) else "a constant"
+    feeds = ", ".join(_describe(u, modules) for u in users) or "nothing"
+    return f"it reads {before} and feeds {feeds}: there is no conv beside it to fold it into"
+
+
+def fold_batch_norms(model: nn.Module) -> list[tuple[str, str]]:
+    """Fold every batch norm of the eval-mode ``model`` that has a conv beside it into that
+    conv, in place: the norm becomes an identity and the conv gains a bias.
+    Returns the norm layers left, each with the reason, in module order."""
+    if model.training:
+        raise RuntimeError("fold batch norms in eval mode: call model.eval() first")
+    graph = _FoldTracer().trace(model)
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+    reasons: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op == "call_module" and isinstance(
+            modules[str(node.target)], (nn.BatchNorm2d, FrozenBatchNorm2d)
+        ):
+            reason = _fold_one(model, node, modules, calls)
+            if reason is not None:
+                reasons[str(node.target)] = reason
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.GroupNorm,)):
+            reasons[name] = f"{type(m).__name__} normalises with its input's own statistics"
+    return [(name, reasons[name]) for name, _ in model.named_modules() if name in reasons]
 
 
 def create_model(
