@@ -1210,6 +1210,22 @@ class StdConv2d(nn.Conv2d):
         conv.bias = self.bias
         return conv
 ''',
+    "Conv2dThen": '''
+class Conv2dThen(nn.Conv2d):
+    """A conv whose children are applied to its output in order: a shortcut module that is
+    a conv holding its norm (detectron2's ``shortcut`` and ``shortcut.norm``)."""
+
+    def __init__(self, *args: Any, then: OrderedDict[str, nn.Module], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, module in then.items():
+            self.add_module(name, module)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = super().forward(x)
+        for module in self.children():
+            x = module(x)
+        return x
+''',
     "FrozenBatchNorm2d": '''
 class FrozenBatchNorm2d(nn.Module):
     """Batch norm with fixed statistics and affine terms, all buffers (detection backbones)."""
@@ -1466,7 +1482,7 @@ def fold_batch_norms(model: nn.Module) -> list[tuple[str, str]]:
     Returns the norm layers left, each with the reason, in module order.\"\"\"
     if model.training:
         raise RuntimeError("fold batch norms in eval mode: call model.eval() first")
-@STANDARDISE@    graph = _FoldTracer().trace(model)
+@STANDARDISE@@THEN@    graph = _FoldTracer().trace(model)
     modules = dict(model.named_modules())
     calls: dict[str, int] = {}
     for node in graph.nodes:
@@ -1485,6 +1501,18 @@ def fold_batch_norms(model: nn.Module) -> list[tuple[str, str]]:
             reasons[name] = f"{type(m).__name__} normalises with its input's own statistics"
     return [(name, reasons[name]) for name, _ in model.named_modules() if name in reasons]
 '''
+
+#: The code that folds the batch norm a ``Conv2dThen`` holds (detectron2's shortcut norm).
+_THEN = """
+    for m in model.modules():
+        first = next(iter(m.named_children()), None) if isinstance(m, Conv2dThen) else None
+        norm = first[1] if first is not None else None
+        if isinstance(norm, (nn.BatchNorm2d, FrozenBatchNorm2d)) and norm.running_var is not None:
+            scale, shift = _norm_terms(norm)
+            bias = shift if m.bias is None else m.bias.double() * scale + shift
+            _set_conv(m, m.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+            setattr(m, first[0], nn.Identity())
+"""
 
 #: The code that makes each standardised conv (BiT's) a plain conv holding its standardised
 #: weights, where the module has ``StdConv2d``.
@@ -1576,6 +1604,8 @@ def emit_torch(g: Graph) -> str:
     used = set().union(*(e.used_ops for e, _ in emitted)) | {g.nodes[v]["kind"] for v in g.nodes}
     # Every network has feature_info and can freeze its batch norms (to_frozen_bn).
     wanted = {"FeatureInfo", "FrozenBatchNorm2d"} | {h for k, h in _HELPER_OF.items() if k in used}
+    if any(_conv_then(g, b) for b in blocks(g)):
+        wanted.add("Conv2dThen")
     helpers = [_HELPERS[h] for h in sorted(wanted)]
 
     network = Writer()
@@ -1678,6 +1708,7 @@ def _fold_source(helpers: set[str]) -> str:
         _FOLD.replace("@LEAVES@", ", ".join(leaves))
         .replace("@STATISTICS@", f"({', '.join(statistics)}{',' if len(statistics) == 1 else ''})")
         .replace("@STANDARDISE@", _STANDARDISE.lstrip("\n") if std else "")
+        .replace("@THEN@", _THEN.lstrip("\n") if "Conv2dThen" in helpers else "")
         .replace(
             "@STANDARDISE_DOC@",
             _STANDARDISE_DOC if std else "",
@@ -2076,6 +2107,8 @@ class _Containers:
                 continue
             kind = "ModuleList" if child.isdigit() else "ModuleDict"
             self.w.line(f"{_attribute(parent)} = nn.{kind}()")
+        # A layer may hold children of its own (detectron2's `stem.conv1.norm`).
+        self.made.add(path)
         if parts[-1].isdigit():
             return f"{_attribute('.'.join(parts[:-1]))}.append"
         return _attribute(path) + " ="
@@ -2219,6 +2252,11 @@ def _sequential(entries: list[tuple[str, str]], level: int) -> list[str]:
     return ["nn.Sequential(OrderedDict(", *body.lines, "))"]
 
 
+def _conv_then(g: Graph, b: BlockInstance) -> bool:
+    """Whether the block's shortcut module is a conv with children (``Conv2dThen``)."""
+    return len(b.shortcut_nodes) > 1 and g.nodes[b.shortcut_nodes[0]]["local"] == b.shortcut_name
+
+
 def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
     """The shortcut module; ``ch`` is the block's input width as the network writes it."""
     parts = []
@@ -2233,6 +2271,10 @@ def _downsample(g: Graph, b: BlockInstance, ch: str) -> str:
             cin = literal(d["attrs"]["out"])
     if len(parts) == 1 and not names[0]:
         return parts[0]
+    if not names[0]:  # the conv is the module; its children follow it (detectron2's `norm`)
+        children = ", ".join(f"{n}={part}" for n, part in zip(names[1:], parts[1:], strict=True))
+        assert parts[0].startswith("nn.Conv2d(") and parts[0].endswith(")"), parts[0]
+        return f"Conv2dThen({parts[0][len('nn.Conv2d(') : -1]}, then=OrderedDict({children}))"
     if all(name.isdigit() for name in names):
         return "nn.Sequential(" + ", ".join(parts) + ")"
     pairs = ", ".join(f"{name}={part}" for name, part in zip(names, parts, strict=True))

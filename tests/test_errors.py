@@ -805,10 +805,42 @@ def _bare_rule(extra: str = "") -> str:
     )
 
 
-def test_a_rules_shortcut_layer_must_be_its_only_layer(tmp_path: Path) -> None:
-    found = diagnostics(_bare_rule("; bn"), tmp_path)
-    check(found[0], 4, 5, "`shortcut:` names the shortcut module itself", "only layer")
+@pytest.mark.parametrize(
+    ("extra", "line", "column", "message"),
+    [
+        # an unnamed second layer: not a child of the shortcut module
+        ("; bn", 4, 49, "so the rule's other layers must be its named children"),
+        # a child of a child
+        ("; shortcut.norm.x: bn", 4, 49, "so the rule's other layers must be its named children"),
+        # a layer before it
+        ("PRE", 4, 35, "so it must be the rule's first layer"),
+    ],
+)
+def test_a_rules_shortcut_layer_comes_first_and_holds_only_children(
+    tmp_path: Path, extra: str, line: int, column: int, message: str
+) -> None:
+    """`shortcut:` is the module itself; its other layers must be its children, a chain."""
+    text = _bare_rule("" if extra == "PRE" else extra)
+    if extra == "PRE":
+        text = text.replace("shortcut: conv", "pre: conv 1x1 -> in_channels; shortcut: conv")
+    found = diagnostics(text, tmp_path)
+    check(found[0], line, column, "`shortcut:` names the shortcut module itself", message)
     assert (found[0].notes[0].span.line, found[0].notes[0].span.column) == (10, 5)
+
+
+def test_a_shortcut_module_with_children_is_a_conv_and_a_chain(tmp_path: Path) -> None:
+    found = diagnostics(
+        _bare_rule("").replace(
+            "shortcut: conv 1x1 /stride -> out_channels",
+            "shortcut: avgpool 2x2 /stride; shortcut.conv: conv 1x1 -> out_channels",
+        ),
+        tmp_path,
+    )
+    check(found[0], 4, 5, "a `shortcut:` layer with children (`shortcut.norm`) must be a conv")
+    text = _bare_rule("; shortcut.norm: bn; shortcut.act: relu")
+    model = resnetc.load(resnetc.compile_text(text, "t.resnet", base=tmp_path))
+    assert type(model.s1[0].downsample).__name__ == "Conv2dThen"
+    assert [n for n, _ in model.s1[0].downsample.named_children()] == ["norm", "act"]
 
 
 def test_a_rules_layer_named_shortcut_is_the_module_itself(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ Inserted nodes carry the span of the stage that made the block, so errors point 
 
 from __future__ import annotations
 
-from ..elaborate import INPUT, Definitions, Elaborator
-from ..errors import CompileError, Diagnostic
+from ..elaborate import INPUT, Definitions, Elaborator, Op
+from ..errors import CompileError, Diagnostic, Span
 from ..evaluate import NO_SHORTCUT, Evaluator
 from ..ir import BlockInstance, Graph, blocks, main_input, net
 from ..ops import OPS, ShapeError, fmt_shape
@@ -83,17 +83,17 @@ def apply_shortcuts(g: Graph) -> None:
             continue
         ids = {INPUT: tap}
         itself = [op for op in body.ops if op.path and op.path.split(".")[0] == SELF]
-        if itself and (len(body.ops) != 1 or itself[0].path != SELF):
+        problem = _itself_problem(body.ops) if itself else None
+        if problem is not None:
             g.graph["diagnostics"].append(
-                Diagnostic(
-                    f"`{SELF}:` names the shortcut module itself, so it must be the rule's only "
-                    "layer",
-                    itself[0].span,
-                ).with_note(f"in the shortcut of block {b.path}, made by this stage", b.span)
+                Diagnostic(problem[0], problem[1]).with_note(
+                    f"in the shortcut of block {b.path}, made by this stage", b.span
+                )
             )
             continue
-        # A rule's one weightless layer (a pool, zero_pad), or its one layer named `shortcut`,
-        # is the shortcut module itself; other layers are its children.
+        # A rule's one weightless layer (a pool, zero_pad), or its layer named `shortcut`, is
+        # the shortcut module itself; other layers are its children (`shortcut.norm`: applied
+        # after the conv, detectron2's layout).
         single = len(body.ops) == 1 and (not OPS[body.ops[0].kind].parametric or bool(itself))
         for i, op in enumerate(body.ops):
             v = g.graph["next_id"]
@@ -101,7 +101,12 @@ def apply_shortcuts(g: Graph) -> None:
             local = None
             if op.path is not None:
                 name = b.shortcut_name
-                local = name if single else f"{name}.{op.path}"
+                if single or op.path == SELF:
+                    local = name
+                elif itself:
+                    local = f"{name}.{op.path.partition('.')[2]}"
+                else:
+                    local = f"{name}.{op.path}"
             g.add_node(
                 v, kind=op.kind, attrs=op.attrs, span=b.span, scope=(b.stage, b.index), local=local
             )
@@ -128,6 +133,34 @@ def apply_shortcuts(g: Graph) -> None:
         g.add_edge(ids[body.output], b.add, port=1)
         # Options B and C, and the BN-free conv of pre-activation networks, are projections.
         b.shortcut = "projection" if "projection" in b.rule else b.rule
+
+
+def _itself_problem(ops: list[Op]) -> tuple[str, Span] | None:
+    """Why a rule that names the shortcut module itself (`shortcut:`) cannot be built, and
+    where; None when it can. The module is that one layer, or a conv whose children
+    (`shortcut.norm`, ...) follow it in a chain and are applied to its output in order."""
+    first = ops[0]
+    if first.path != SELF:
+        return (
+            f"`{SELF}:` names the shortcut module itself, so it must be the rule's first layer",
+            next(op for op in ops if op.path and op.path.split(".")[0] == SELF).span,
+        )
+    if len(ops) > 1 and first.kind != "conv":
+        return (
+            f"a `{SELF}:` layer with children (`{SELF}.norm`) must be a conv, not {first.kind}",
+            first.span,
+        )
+    for i, op in enumerate(ops[1:], start=1):
+        parts = (op.path or "").split(".")
+        if len(parts) != 2 or parts[0] != SELF or not parts[1] or parts[1].isdigit():
+            return (
+                f"`{SELF}:` names the shortcut module itself, so the rule's other layers must be "
+                f"its named children (`{SELF}.norm`), applied after it in order",
+                op.span,
+            )
+        if list(op.inputs) != [i - 1]:
+            return (f"`{op.path}` must read the layer just before it", op.span)
+    return None
 
 
 def _why(g: Graph, b: BlockInstance) -> str:
