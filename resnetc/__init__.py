@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
     from .ir import Graph
+    from .diff import Diff
     from .summary import Summary
     from .weights import WeightsError, read_checkpoint, save_checkpoint
 
@@ -48,6 +49,8 @@ __all__ = [
     "load",
     "draw",
     "summarize",
+    "compare",
+    "convert_weights",
     "available_backends",
     "get_backend",
     "CompileError",
@@ -250,3 +253,27 @@ def summarize(
 
     graph = spec if not isinstance(spec, str | Path) else compile(spec, network, overrides)
     return summarize_graph(graph)
+
+
+def compare(a: str | Path | Graph, b: str | Path | Graph) -> Diff:
+    """The semantic diff of two networks (specs with their defaults, or compiled graphs), as
+    ``resnetc diff`` prints it: ``.identical``, the stem, stage, block and head changes, and
+    ``.keys``, the correspondence of their state_dicts (see :mod:`resnetc.diff`). No torch."""
+    from .diff import diff
+
+    ga = a if not isinstance(a, str | Path) else compile(a)
+    gb = b if not isinstance(b, str | Path) else compile(b)
+    return diff(ga, gb)
+
+
+def convert_weights(
+    a: str | Path | Graph, b: str | Path | Graph, state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``state`` (a state_dict in ``a``'s layout) as a state_dict in ``b``'s layout, by the
+    structural correspondence of :func:`compare`; raises ``ConversionError`` (a
+    ``ResnetcError``) listing what ``b`` needs that ``a`` cannot give."""
+    from .diff import convert
+
+    ga = a if not isinstance(a, str | Path) else compile(a)
+    gb = b if not isinstance(b, str | Path) else compile(b)
+    return convert(ga, gb, state)

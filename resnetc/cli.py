@@ -128,6 +128,36 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate a spec and print its size")
     spec_args(c)
 
+    def two_spec_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("a", metavar="A", help="the first .resnet file")
+        q.add_argument("b", metavar="B", help="the second .resnet file")
+        for side, what in (("", "both networks"), ("-a", "A's network"), ("-b", "B's network")):
+            q.add_argument(
+                f"--set{side}",
+                dest=f"overrides{side.replace('-', '_')}",
+                metavar="K=V",
+                type=_set,
+                action="append",
+                default=[],
+                help=f"bind a parameter of {what} (repeatable)",
+            )
+            q.add_argument(f"--network{side}", help=f"which network of the file, for {what}")
+
+    df = sub.add_parser("diff", help="what differs between two networks, and their weights")
+    two_spec_args(df)
+    df.add_argument("--json", action="store_true", help="the diff as JSON (resnetc.diff/1)")
+    df.add_argument("--keys", action="store_true", help="list every state_dict key that changes")
+
+    cw = sub.add_parser(
+        "convert-weights", help="move a checkpoint from A's layout to B's (docs/diff.md)"
+    )
+    two_spec_args(cw)
+    cw.add_argument("checkpoint", help="A's weights (.safetensors, .pth, .bin)")
+    cw.add_argument(
+        "-o", "--output", required=True, help="B's weights (.safetensors or .pth, by suffix)"
+    )
+    cw.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+
     d = sub.add_parser("draw", help="draw the network as a diagram (through Graphviz)")
     spec_args(d)
     d.add_argument(
@@ -409,6 +439,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}\n"
         )
         return 0
+    if args.command in ("diff", "convert-weights"):
+        return _diff(args)
     if args.command == "draw":
         return _draw(args)
     if args.command == "summary":
@@ -436,6 +468,50 @@ def _run(args: argparse.Namespace) -> int:
         _out(formatted)
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
+
+
+def _two_graphs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from . import compile as compile_spec
+
+    graphs = []
+    for side, spec in (("a", args.a), ("b", args.b)):
+        overrides = dict(args.overrides) | dict(getattr(args, f"overrides_{side}"))
+        network = getattr(args, f"network_{side}") or args.network
+        graphs.append(compile_spec(spec, network, overrides))
+    return graphs
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """``diff``: exit 0 when the networks are the same, 1 when they differ, 2 on an error;
+    ``convert-weights``: 0 when written, 1 when the weights do not convert."""
+    import json
+
+    from .diff import convert, diff, format_diff
+    from .errors import CompileError
+
+    if args.command == "convert-weights":
+        output = Path(args.output)
+        inputs = [args.checkpoint, *_inputs(args.a, []), *_inputs(args.b, [])]
+        check_output(output, args.force, inputs)  # before the work: a bad -o costs nothing
+        ga, gb = _two_graphs(args)
+        from .weights import checkpoint_bytes, read_checkpoint
+
+        state = convert(ga, gb, read_checkpoint(args.checkpoint))
+        write_atomic(output, checkpoint_bytes(state, output), args.force, inputs)
+        _err(f"wrote {args.output}: {len(state)} tensors in {gb.graph['net'].name}'s layout")
+        return 0
+    try:
+        ga, gb = _two_graphs(args)
+    except CompileError as exc:  # diff's errors exit 2: 1 means "the networks differ"
+        _err(exc.render())
+        return 2
+    result = diff(ga, gb)
+    _out(
+        json.dumps(result.to_dict(), indent=2) + "\n"
+        if args.json
+        else format_diff(result, keys=args.keys)
+    )
+    return 0 if result.identical else 1
 
 
 def _list(args: argparse.Namespace) -> int:

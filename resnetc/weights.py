@@ -260,6 +260,25 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
+def checkpoint_bytes(state: Mapping[str, Tensor], path: str | Path) -> bytes:
+    """``state`` serialised as ``.safetensors`` or a torch pickle, by the suffix of ``path``
+    (for :func:`resnetc.cli.write_atomic`, which never leaves half a file)."""
+    import io
+
+    suffix = Path(path).suffix.lower()
+    tensors = {k: v.detach().contiguous() for k, v in state.items()}
+    if suffix in SAFETENSORS_SUFFIXES:
+        from safetensors.torch import save
+
+        return save(tensors)
+    if suffix in PICKLE_SUFFIXES:
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        return buffer.getvalue()
+    known = ", ".join(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)
+    raise WeightsError(f"{path}: unknown checkpoint format; use {known}")
+
+
 def save_checkpoint(state: Mapping[str, Tensor], path: str | Path) -> None:
     """Write ``state`` as ``.safetensors`` or a torch pickle, by the suffix of ``path``."""
     p = Path(path)
