@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .diff import Diff
     from .errors import CompileError, Diagnostic, ResnetcError, Span, UsageError
     from .ir import Graph
-    from .diff import Diff
     from .summary import Summary
     from .weights import WeightsError, read_checkpoint, save_checkpoint
 

@@ -1,4 +1,4 @@
-"""The ``resnetc`` command line: build, check, draw, summary, fmt.
+"""The ``resnetc`` command line: build, check, lint, draw, summary, fmt, lsp.
 
 Exit status: 0 success, 1 an error in the spec (printed as ``file:line:col: error: ...`` with
 the source line and a caret) or standard output that cannot be written (closed, full), 2 a usage
@@ -125,8 +125,29 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check-weights: C input channels (the first conv adapted as timm does)",
     )
 
-    c = sub.add_parser("check", help="validate a spec and print its size")
+    c = sub.add_parser("check", help="validate a spec and print its size (and lint warnings)")
     spec_args(c)
+    c.add_argument(
+        "--strict", action="store_true", help="exit 1 if there are lint warnings (docs/lint.md)"
+    )
+
+    lt = sub.add_parser("lint", help="warn about likely mistakes in specs (docs/lint.md)")
+    lt.add_argument("files", nargs="*", metavar="FILE", help="the .resnet files")
+    lt.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="K=V",
+        type=_set,
+        action="append",
+        default=[],
+        help="bind a network parameter, e.g. --set depth=101 (repeatable; lints one network)",
+    )
+    lt.add_argument("--network", help="lint only this network of the file")
+    lt.add_argument("--json", action="store_true", help="a JSON list of the warnings")
+    lt.add_argument("--rules", action="store_true", help="list the rules (codes) and exit")
+    lt.add_argument(
+        "--strict", action="store_true", help="as for check (lint always exits 1 on a warning)"
+    )
 
     def two_spec_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("a", metavar="A", help="the first .resnet file")
@@ -215,6 +236,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--check", action="store_true", help="exit 1 if the file is not already in canonical form"
     )
+
+    ls = sub.add_parser(
+        "lsp", help="run the language server (LSP on standard input and output, for editors)"
+    )
+    # Editors' LSP clients (vscode-languageclient) pass --stdio; it is the only transport.
+    ls.add_argument("--stdio", action="store_true", help="talk over standard input/output")
     return p
 
 
@@ -438,7 +465,16 @@ def _run(args: argparse.Namespace) -> int:
             f"{sum(len(s.blocks) for s in info.stages)} blocks, {g.graph['params']:,} parameters, "
             f"{g.graph['macs'] / 1e9:.3f} GMACs at {'x'.join(map(str, info.input))}\n"
         )
-        return 0
+        from . import limits
+        from .lint import lint_compiled
+
+        with limits.in_effect(limits.make(dict(args.limits))):
+            warnings = lint_compiled(args.spec, g)
+        for w in warnings:
+            _err(w.diagnostic().render())
+        return 1 if warnings and args.strict else 0
+    if args.command == "lint":
+        return _lint(args)
     if args.command in ("diff", "convert-weights"):
         return _diff(args)
     if args.command == "draw":
@@ -466,6 +502,12 @@ def _run(args: argparse.Namespace) -> int:
                 return 1
             return 0
         _out(formatted)
+        return 0
+    if args.command == "lsp":
+        from .lsp import serve
+
+        gc.enable()  # a long-lived server, unlike the other commands (see run())
+        serve()
         return 0
     raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse checks
 
@@ -574,6 +616,33 @@ def _list(args: argparse.Namespace) -> int:
     lines.append(f"{len(chosen)} {kind} in {directory}")
     _out("\n".join(lines) + "\n")
     return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    """``resnetc lint``: warnings on standard output (or JSON), errors on standard error;
+    exit 1 if there is either."""
+    import json
+
+    from .errors import CompileError, UsageError
+    from .lint import RULES, lint_paths
+
+    if args.rules:
+        width = max(len(rule.name) for rule in RULES.values())
+        _out("".join(f"{code}  {r.name:<{width}}  {r.summary}\n" for code, r in RULES.items()))
+        return 0
+    if not args.files:
+        raise UsageError("lint needs a FILE (or --rules)")
+    report = lint_paths(args.files, args.network, dict(args.overrides) or None)
+    if args.json:
+        _out(json.dumps([w.to_dict() for w in report.warnings], indent=2) + "\n")
+    elif report.warnings:
+        _out("".join(w.diagnostic().render() + "\n" for w in report.warnings))
+    if report.errors:
+        _err(CompileError(report.errors).render())
+    if report.warnings and not args.json:
+        count = len(report.warnings)
+        _err(f"{count} warning{'s' * (count > 1)} (resnetc lint --rules lists the codes)")
+    return 1 if report.warnings or report.errors else 0
 
 
 def _paper(entry) -> str:  # type: ignore[no-untyped-def]

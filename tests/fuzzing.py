@@ -16,7 +16,9 @@ index)`` is a pure function of its arguments and the files of the repository):
 :class:`Oracle` runs one case in-process under a per-case time limit (SIGALRM) and sorts it
 into ``ok``, ``expected error`` (a CompileError whose diagnostics all point into the files, or a
 UsageError), ``error without a position``, ``uncaught exception`` or ``hang``; every case that
-parses also gets the ``fmt`` round trip (format, parse again, same AST, idempotent).
+parses also gets the ``fmt`` round trip (format, parse again, same AST, idempotent). Lint runs
+on every case that parses (its definitions) and every network that compiles; it may raise only
+the project's own errors, and its warnings must point into the files like errors.
 
 ``tests/test_fuzz.py`` runs a fixed sample in the suite; ``scripts/fuzz.py`` runs any number of
 cases in worker processes, reports the counts and shrinks one reproducer per failure.
@@ -915,6 +917,11 @@ def _tb_tail(exc: BaseException, frames: int = 4) -> str:
     return tail[-3000:]
 
 
+class LintPositionError(Exception):
+    """A lint warning (or one of its notes) that points at no position of its file: args are
+    the kind of problem and its description, as :meth:`Oracle._unpositioned` gives them."""
+
+
 class _Stage:
     """The stage a case is in, for reports of hangs and crashes."""
 
@@ -1006,20 +1013,24 @@ class Oracle:
         return result
 
     def _pipeline(self, case: Case, stage: _Stage, draw: bool, compile: bool = True) -> int:
-        """parse -> compile each network (at most 2) -> emit -> Python syntax check -> draw ->
-        summary (-> run); returns how many networks went all the way."""
+        """parse -> lint the definitions -> compile each network (at most 2) -> emit -> Python
+        syntax check -> draw -> summary -> lint (-> run); returns how many networks went all
+        the way. Lint's warnings, silences applied, must all point into the files."""
         import resnetc
-        from resnetc import nodes
+        from resnetc import lint, nodes
         from resnetc.parser import parse
 
         text = case.text
         networks: list[str | None] = [None]
+        warnings: list[Any] = []
         if text is not None:
             stage.name = "parse"
             stage.module = parse(text, CASE_FILE)
             kinds = (nodes.NetworkDef, nodes.NetworkAlias)
             names = [i.name.name for i in stage.module.items if isinstance(i, kinds)]
             networks = list(dict.fromkeys(names))[:2] or [None]
+            stage.name = "lint"
+            warnings += lint.lint_definitions(stage.module)
         if not compile:
             return 0
         if case.kind == "bytes":
@@ -1041,20 +1052,34 @@ class Oracle:
             stage.name = "summary"
             summary = resnetc.summarize(graph)
             summary.to_json()
+            stage.name = "lint"
+            warnings += lint.lint_graph(graph)
+            root = graph.graph["net"].spec
             if self.run_models:
                 stage.name = "run"
                 _run_model(resnetc, graph, summary)
             done += 1
+        if done:
+            stage.name = "lint"
+            kept = [w.diagnostic() for w in lint.silence(warnings, checked=[root])]
+            problem = self._unpositioned(case, kept) if kept else None
+            if problem is not None:
+                raise LintPositionError(*problem)
         return done
 
     def _judge_error(self, case: Case, exc: BaseException, stage: _Stage, result: Result) -> None:
         import resnetc
 
+        if isinstance(exc, LintPositionError):
+            result.outcome = NO_POSITION
+            signature = f"no position in lint: {exc.args[0]}"
+            result.failures.append(Failure(NO_POSITION, stage.name, signature, exc.args[1]))
+            return
         if isinstance(exc, resnetc.UsageError):
             result.outcome = EXPECTED
             return
         if isinstance(exc, resnetc.CompileError):
-            problem = self._unpositioned(case, exc)
+            problem = self._unpositioned(case, exc.diagnostics)
             if problem is None:
                 result.outcome = EXPECTED
                 return
@@ -1101,10 +1126,9 @@ class Oracle:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def _unpositioned(self, case: Case, exc: Any) -> tuple[str, str] | None:
-        """(kind of problem, description) for the first diagnostic (or note) of ``exc``
+    def _unpositioned(self, case: Case, diagnostics: list[Any]) -> tuple[str, str] | None:
+        """(kind of problem, description) for the first of ``diagnostics`` (or of their notes)
         without a position inside its file; None where every one has one."""
-        diagnostics = list(getattr(exc, "diagnostics", []))
         if not diagnostics:
             return "no diagnostics", "a CompileError without diagnostics"
         for d in diagnostics:
