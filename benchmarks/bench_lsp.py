@@ -8,7 +8,7 @@ trips (request sent -> response read, or didChange sent -> publishDiagnostics re
 - the first analysis (didOpen -> diagnostics) and hovers on spec/resnet152.resnet (the network's
   name), and on a self-contained ResNet-152 with its own bottleneck block: a layer of the block
   (50 instances) and the 36-block stage;
-- re-analysis of a 1,000-line spec (32 blocks and 32 networks) after an edit, with the server's
+- re-analysis of a 1,000-line spec (33 blocks and 33 networks) after an edit, with the server's
   debounce (resnetc.lsp.DEBOUNCE_S) included, and the analysis alone in-process
   (resnetc.lsp.analyze: parse, link, compile every network, lint).
 
@@ -102,8 +102,8 @@ network net_NAME(width = 16, num_classes = 10) {
 
 
 def thousand_lines() -> str:
-    """A spec of about 1,000 lines: 32 blocks and 32 networks."""
-    return "use blocks\n\n" + "\n".join(UNIT.replace("NAME", str(i)) for i in range(32))
+    """A spec of over 1,000 lines: 33 blocks and 33 networks."""
+    return "use blocks\n\n" + "\n".join(UNIT.replace("NAME", str(i)) for i in range(33))
 
 
 class Client:
@@ -264,8 +264,8 @@ def main() -> None:
             start = time.perf_counter()
             a = analyze(text, big)
             analyses.append(time.perf_counter() - start)
-        assert len(a.graphs) == 32 and not a.problems
-        rows.append(row(f"{lines}-line spec: analyze() in-process, 32 networks", analyses))
+        assert len(a.graphs) == 33 and not a.problems
+        rows.append(row(f"{lines}-line spec: analyze() in-process, 33 networks", analyses))
     c.request("shutdown", None)
     c.notify("exit", None)
     c.proc.wait(timeout=10)

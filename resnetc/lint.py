@@ -825,6 +825,7 @@ def _lint(
     program: Program,
     network: str | None = None,
     overrides: Mapping[str, str | int | float | bool] | None = None,
+    graphs: Mapping[str, Graph] | None = None,
 ) -> _Linted:
     from . import _override_exprs
     from .lower import lower, select_network
@@ -840,8 +841,9 @@ def _lint(
         result.warnings += _metadata(program, name)
         if full and _needs_value(program, name):
             continue
+        built = graphs.get(name) if graphs is not None and full else None
         try:
-            g = run(lower(program, name, exprs))
+            g = built if built is not None else run(lower(program, name, exprs))
         except CompileError as exc:
             result.errors.extend(exc.diagnostics)
             continue
@@ -906,10 +908,13 @@ def lint_program(
     program: Program,
     network: str | None = None,
     overrides: Mapping[str, str | int | float | bool] | None = None,
+    graphs: Mapping[str, Graph] | None = None,
 ) -> Report:
     """Lint a loaded program: its root file's definitions and every network the root file
-    defines that its defaults can build (or ``network``, built with ``overrides``)."""
-    return _report([_lint(program, network, overrides)])
+    defines that its defaults can build (or ``network``, built with ``overrides``). ``graphs``
+    are networks of the program already compiled with their defaults (the language server's),
+    used instead of compiling them again."""
+    return _report([_lint(program, network, overrides, graphs)])
 
 
 def lint_paths(

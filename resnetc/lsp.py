@@ -1129,7 +1129,7 @@ def _lint(a: Analysis) -> None:
 
     if a.program is None:
         return
-    for w in lint_program(a.program).warnings:
+    for w in lint_program(a.program, graphs=a.graphs).warnings:
         notes = tuple(Diagnostic(m, s, "note") for m, s in w.notes)
         a.add_diagnostics([Diagnostic(w.message, w.span, "warning", notes)], code=w.code)
 
