@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import queue
-import statistics
 import subprocess
 import sys
 import threading
@@ -621,19 +620,15 @@ def thousand_lines() -> str:
     return "use blocks\n\n" + "\n".join(unit.replace("NAME", str(i)) for i in range(32))
 
 
-def test_a_thousand_line_spec_is_analysed_again_quickly(client: Client, workdir: Path) -> None:
+def test_a_thousand_line_spec_is_analysed_again(client: Client, workdir: Path) -> None:
+    """Edits of a large document are analysed again (how fast: benchmarks/bench_lsp.py)."""
     text = thousand_lines()
     assert 950 <= text.count("\n") <= 1100
     doc = Doc(client, workdir / "thousand.resnet", text)
     assert doc.diagnostics() == []
-    times = []
     for i in range(3):
-        start = time.perf_counter()
         doc.change(text.replace(f"network net_{i}(width = 16)", f"network net_{i}(width = 8)"))
         assert doc.diagnostics() == []
-        times.append(time.perf_counter() - start)
-    # About 0.3 s here (benchmarks/bench_lsp.py); the bound leaves room for a busy machine.
-    assert statistics.median(times) < 2.0
     doc.change(
         text.replace("    layer2: 2 x wide_7(width * 2) /2", "    layer2: 2 x wide_77(width)")
     )
@@ -644,19 +639,14 @@ def test_a_thousand_line_spec_is_analysed_again_quickly(client: Client, workdir:
     doc.close()
 
 
-def test_hover_is_fast_on_resnet152(client: Client) -> None:
+def test_hover_on_resnet152(client: Client) -> None:
+    """Hovers after the first analysis answer from its index (how fast: bench_lsp.py)."""
     doc = Doc(
         client, ROOT / "spec" / "resnet152.resnet", (ROOT / "spec" / "resnet152.resnet").read_text()
     )
     assert doc.diagnostics() == []
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        text = doc.hover(2, 10)
-        times.append(time.perf_counter() - start)
-    assert "60,192,808 parameters, 11.514 GMACs" in text
-    # The server answers in well under a millisecond; the bound leaves room for a busy machine.
-    assert statistics.median(times) < 0.25
+    for _ in range(3):
+        assert "60,192,808 parameters, 11.514 GMACs" in doc.hover(2, 10)
     doc.close()
 
 
