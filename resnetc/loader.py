@@ -110,6 +110,8 @@ def load_text(
     linker = _Linker(program)
     for name in PRELUDE:
         path = STDLIB / f"{name}.resnet"
+        if origin is not None and origin == path.resolve():
+            continue  # the prelude itself: linked once, as the root
         prelude = parse_cached(path.read_text(encoding="utf-8"), display_name(path))
         linker.link(prelude, str(path.resolve()), STDLIB, stack=[str(path)])
     key = str(origin) if origin else filename

@@ -623,6 +623,14 @@ def test_no_network_at_all(tmp_path: Path) -> None:
         resnetc.compile_text("use blocks\n", filename="t.resnet", base=tmp_path)
 
 
+@pytest.mark.parametrize("library", ["prelude", "blocks", "layers"])
+def test_a_library_file_compiled_alone_defines_no_network(library: str) -> None:
+    """The prelude, which every program links, is linked once when it is the file itself:
+    no clash of each of its rules with itself."""
+    with pytest.raises(UsageError, match="defines no network"):
+        resnetc.compile(Path(resnetc.__file__).parent / "lib" / f"{library}.resnet")
+
+
 # ------------------------------------------------------------------ use
 
 
