@@ -463,7 +463,8 @@ def format_diff(d: Diff, keys: bool = False) -> str:
     if d.blocks:
         out += ["", "blocks:"]
         for s in d.blocks:
-            where = ", ".join(s.where)
+            every = len(s.where) > 2 and len(s.where) == _blocks_in(d)
+            where = f"every block ({len(s.where)})" if every else ", ".join(s.where)
             out.append(f"  {where}: {s.summary}" if s.summary else f"  {where}:")
             if len(s.where) > 1 and s.lines:
                 out.append(f"    (as in {s.where[0]}:)")
@@ -477,6 +478,11 @@ def format_diff(d: Diff, keys: bool = False) -> str:
 
 #: The stage changes the table's last column names (the others have columns of their own).
 _SHOWN_CHANGES = ("block", "stride", "dilation", "shortcuts", "added", "removed")
+
+
+def _blocks_in(d: Diff) -> int:
+    """The blocks of B that have a block of A at the same stage and position."""
+    return sum(min((s.a or {}).get("blocks", 0), (s.b or {}).get("blocks", 0)) for s in d.stages)
 
 
 def _stage_table(d: Diff) -> str:

@@ -261,3 +261,14 @@ def test_convert_in_python_keeps_the_tensors() -> None:
     assert resnetc.compare(SPEC / "resnet50.resnet", SPEC / "resnetv2_postact.resnet").keys.sources[
         "stem.norm.weight"
     ] == ("bn1.weight")
+
+
+def test_blocks_that_all_change_alike_are_reported_once() -> None:
+    """SE added to every bottleneck: one entry for all 16 blocks, the new layers as `+` lines
+    and the SE tensors as added keys; nothing of ResNet-50 is lost."""
+    d = diff(_graph("resnet50"), _graph("seresnet50"))
+    [entry] = d.blocks
+    assert len(entry.where) == 16 and entry.summary == "block bottleneck -> se_bottleneck"
+    assert "+ se.fc1: conv 1x1 -> 16" in entry.lines
+    assert "  every block (16): block bottleneck -> se_bottleneck" in format_diff(d)
+    assert (len(d.keys.kept), len(d.keys.added), len(d.keys.removed)) == (320, 64, 0)
