@@ -407,3 +407,21 @@ def test_compile_blocks_nested_marks_each_block_class_a_region() -> None:
         torch.testing.assert_close(model(x), want)  # marked, the eager model is unchanged
     assert {type(b)._nested_region for stage in model._stages()[1:] for b in stage} == {True}
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("name", ["resnet26d", "resnetv2_18", "skresnet18"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_compile_blocks_keeps_the_outputs(name: str, nested: bool) -> None:
+    """A bottleneck (with avg-down shortcuts), a pre-activation and a multi-path network,
+    compiled block by block or as nested regions, through dynamo's ``eager`` backend (the
+    graphs dynamo captures, run as they are): the outputs do not change."""
+    torch._dynamo.reset()
+    model = resnetc.load(SPEC / f"{name}.resnet")
+    randomise_norms(model)
+    model.eval()
+    x = _image(32)
+    with torch.no_grad():
+        want = model(x)
+        compiled = model.compile_blocks(nested=nested, backend="eager")
+        _close(compiled(x), want)
+    torch._dynamo.reset()
