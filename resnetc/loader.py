@@ -201,3 +201,26 @@ class _Linker:
         if not found:
             raise CompileError.at(item.span, f"`use` cannot find {what}")
         return target
+
+
+def in_library(span: Span | None) -> bool:
+    """Whether ``span`` points into the standard library (resnetc/lib), which users cannot edit."""
+    if span is None:
+        return False
+    try:
+        return Path(span.file).resolve().is_relative_to(STDLIB.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def at_call_site(d: Diagnostic, stage: Span, call: str) -> Diagnostic:
+    """A problem found in a block's body, with the stage that made the block. Inside a block of
+    the standard library the stage is where the user can act: it becomes the error's position,
+    and the library line a note."""
+    if not in_library(d.span):
+        return d.with_note(f"{call}, made by this stage", stage)
+    moved = Diagnostic(d.message, stage, d.severity)
+    moved = moved.with_note(f"{call}: the library's line", d.span)
+    for note in d.notes:
+        moved = moved.with_note(note.message, note.span)
+    return moved

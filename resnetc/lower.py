@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import limits
@@ -35,7 +34,7 @@ from .evaluate import NO_SHORTCUT, Evaluator, Symbol, Value, is_number, show, ty
 from .formatter import format_expr, format_path
 from .ir import NETWORK_LAYOUT, BlockInstance, Graph, NetworkInfo, StageInfo
 from .layout import RESERVED, is_attribute_name, layout
-from .loader import STDLIB, Program
+from .loader import Program, at_call_site
 from .ops import Shape
 
 SETTINGS = (
@@ -105,28 +104,6 @@ def _constant_expansion(expr: n.Expr) -> int:
             expr.span,
             "the expansion must be a constant int (it becomes the class attribute `expansion`)",
         ) from None
-
-
-def _in_library(span: Span | None) -> bool:
-    if span is None:
-        return False
-    try:
-        return Path(span.file).resolve().is_relative_to(STDLIB.resolve())
-    except (OSError, ValueError):
-        return False
-
-
-def _at_call_site(d: Diagnostic, stage: Span, call: str) -> Diagnostic:
-    """A problem found in a block's body, with the stage that made the block. Inside a block of
-    the standard library the stage is where the user can act: it becomes the error's position,
-    and the library line a note."""
-    if not _in_library(d.span):
-        return d.with_note(f"{call}, made by this stage", stage)
-    moved = Diagnostic(d.message, stage, d.severity)
-    moved = moved.with_note(f"{call}: the library's line", d.span)
-    for note in d.notes:
-        moved = moved.with_note(note.message, note.span)
-    return moved
 
 
 def rule_names(program: Program) -> list[str]:
@@ -358,7 +335,7 @@ class _Lowering:
                     args_text = ", ".join(f"{k} = {show(v)}" for k, v in args.items())
                     call = f"in block {inst.path}, {p.block.name.name}({args_text})"
                     raise CompileError(
-                        _at_call_site(d, p.stmt.span, call) for d in exc.diagnostics
+                        at_call_site(d, p.stmt.span, call) for d in exc.diagnostics
                     ) from None
                 if self.stopped:
                     break

@@ -855,3 +855,31 @@ def test_a_rules_layer_named_shortcut_is_the_module_itself(tmp_path: Path) -> No
     model = resnetc.load(resnetc.compile_text(_bare_rule(), "t.resnet", base=tmp_path))
     keys = [k for k in model.state_dict() if "downsample" in k]
     assert keys == ["s1.0.downsample.weight"]
+
+
+def test_a_shape_error_in_a_block_names_the_stage_that_made_it(tmp_path: Path) -> None:
+    """A layer of a block's body whose shape cannot work: the error at the layer, and a note at
+    the stage that made the block (the first block that fails; later ones have no shapes)."""
+    d = error(
+        spec(
+            """
+            block b(width) {
+                conv1: conv 3x3 -> width, groups = 3
+                bn1: bn
+                add shortcut
+            }
+            network n {
+                input 3x8x8
+                stem {
+                    c: conv 3x3 -> 16
+                }
+                s: 2 x b(16)
+            }
+            """
+        ),
+        tmp_path,
+    )
+    check(d, 2, 5, "groups=3 must divide both the input channels (16)")
+    [note] = d.notes
+    assert note.message == "in block s.0 (b), made by this stage"
+    assert (note.span.line, note.span.column) == (11, 5)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ..errors import Diagnostic
-from ..ir import Graph
+from ..ir import Graph, blocks
+from ..loader import at_call_site
 from ..ops import Shape, ShapeError, combine_shapes, fmt_shape, out_shape
 
 
 def infer_shapes(g: Graph) -> None:
+    made_by = {(b.stage, b.index): b for b in blocks(g)}
     # Lowering numbers nodes as it makes them, after their inputs (lint checks it), so the
     # numbering is a topological order and no sort is needed.
     for v in sorted(g.nodes):
@@ -32,7 +34,11 @@ def infer_shapes(g: Graph) -> None:
             message = (
                 str(exc) if "input" in str(exc) or combines else f"{exc} (input {fmt_shape(inp)})"
             )
-            g.graph["diagnostics"].append(Diagnostic(message, d["span"]))
+            problem = Diagnostic(message, d["span"])
+            b = made_by.get(d["scope"])
+            if b is not None and d["span"] != b.span:  # a layer of a block's body
+                problem = at_call_site(problem, b.span, f"in block {b.path} ({b.block})")
+            g.graph["diagnostics"].append(problem)
 
 
 def node_shape(kind: str, attrs: dict, inp: Shape) -> Shape:
