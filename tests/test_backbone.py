@@ -393,11 +393,14 @@ def test_compile_blocks_compiles_each_distinct_block_once() -> None:
     torch._dynamo.reset()
 
 
-def test_compile_blocks_nested_marks_each_block_class_a_region() -> None:
-    """``compile_blocks(nested=True)``: the block classes become nested compile regions (a no-op
-    in eager mode) and the whole model is compiled; the outputs do not change."""
+def test_compile_blocks_nested_makes_this_models_blocks_regions() -> None:
+    """``compile_blocks(nested=True)``: this model's blocks become nested compile regions (a
+    no-op in eager mode) and the whole model is compiled; the outputs do not change. Another
+    model of the same spec (the same generated classes) is untouched: it still exports with a
+    dynamic batch, which a nested region would specialise."""
     torch._dynamo.reset()
     model = resnetc.load(SPEC / "resnet20.resnet").eval()
+    other = resnetc.load(SPEC / "resnet20.resnet").eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         want = model(x)
@@ -405,7 +408,15 @@ def test_compile_blocks_nested_marks_each_block_class_a_region() -> None:
         assert compiled is not model and compiled._orig_mod is model
         torch.testing.assert_close(compiled(x), want)
         torch.testing.assert_close(model(x), want)  # marked, the eager model is unchanged
-    assert {type(b)._nested_region for stage in model._stages()[1:] for b in stage} == {True}
+    marked = {type(b) for stage in model._stages()[1:] for b in stage}
+    plain = {type(b) for stage in other._stages()[1:] for b in stage}
+    assert len(marked) == len(plain) == 1 and not marked & plain
+    assert {cls.__bases__[0] for cls in marked} == plain
+    batch = torch.export.Dim("batch")
+    exported = torch.export.export(other, (x,), dynamic_shapes=({0: batch},))
+    y = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        _close(exported.module()(y), other(y))
     torch._dynamo.reset()
 
 

@@ -368,19 +368,23 @@ class Resnet50(nn.Module):
         By default each residual block is compiled by itself, in place, and the model is
         returned: blocks of one class and shape share a compiled graph, so a deep network
         compiles in the time of its few distinct blocks; the stem and head stay eager.
-        With ``nested``, each block class becomes a nested compile region
-        (``torch.compiler.nested_compile_region``, a no-op in eager mode) and the whole
-        model is compiled as one graph in which each distinct block is compiled once:
-        longer to compile, without a guard check per block at run time."""
+        With ``nested``, this model's blocks become nested compile regions
+        (``torch.compiler.nested_compile_region``, a no-op in eager mode; through a
+        subclass of each block class, so other models are untouched) and the whole model
+        is compiled as one graph in which each distinct block is compiled once: longer
+        to compile, without a guard check per block at run time."""
         blocks = [block for stage in self._stages()[1:] for block in stage]
         if not nested:
             for block in blocks:
                 block.compile(**options)
             return self
-        for cls in {type(block) for block in blocks}:
-            if not getattr(cls, "_nested_region", False):
-                cls.forward = torch.compiler.nested_compile_region(cls.forward)
-                cls._nested_region = True
+        regions: dict[type, type] = {}
+        for block in blocks:
+            cls = type(block)
+            if cls not in regions:
+                forward = torch.compiler.nested_compile_region(cls.forward)
+                regions[cls] = type(cls.__name__, (cls,), {"forward": forward})
+            block.__class__ = regions[cls]
         return torch.compile(self, **options)
 
 
