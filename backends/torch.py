@@ -1417,6 +1417,13 @@ def _norm_terms(bn: nn.Module) -> tuple[Tensor, Tensor]:
     return scale, shift
 
 
+def _fold_into(conv: nn.Conv2d, bn: nn.Module) -> None:
+    """Make ``conv`` compute what the eval-mode batch norm ``bn`` makes of its output."""
+    scale, shift = _norm_terms(bn)
+    bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+    _set_conv(conv, conv.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+
+
 def _per_filter(v: Tensor, conv: nn.Conv2d) -> Tensor:
     """``v`` (one value per input channel) laid out as ``conv``'s filters read it."""
     out, per_group = conv.weight.shape[:2]
@@ -1450,9 +1457,7 @@ def _fold_one(
     if isinstance(source, torch.fx.Node) and source.op == "call_module":
         conv = modules[str(source.target)]
     if isinstance(conv, nn.Conv2d) and len(source.users) == 1 and calls[str(source.target)] == 1:
-        scale, shift = _norm_terms(bn)
-        bias = shift if conv.bias is None else conv.bias.double() * scale + shift
-        _set_conv(conv, conv.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+        _fold_into(conv, bn)
         _replace(model, str(node.target), nn.Identity())
         return None
     users = list(node.users)
@@ -1508,9 +1513,7 @@ _THEN = """
         first = next(iter(m.named_children()), None) if isinstance(m, Conv2dThen) else None
         norm = first[1] if first is not None else None
         if isinstance(norm, (nn.BatchNorm2d, FrozenBatchNorm2d)) and norm.running_var is not None:
-            scale, shift = _norm_terms(norm)
-            bias = shift if m.bias is None else m.bias.double() * scale + shift
-            _set_conv(m, m.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+            _fold_into(m, norm)
             setattr(m, first[0], nn.Identity())
 """
 

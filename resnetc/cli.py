@@ -78,17 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"resnetc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    def set_arg(q: argparse.ArgumentParser, flag: str, help: str) -> None:
+        # --set (dest overrides), --set-a (overrides_a), --set-b (overrides_b): K=V, repeatable
+        dest = "overrides" + flag.removeprefix("--set").replace("-", "_")
+        q.add_argument(
+            flag, dest=dest, metavar="K=V", type=_set, action="append", default=[], help=help
+        )
+
     def spec_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("spec", help="the .resnet file")
-        q.add_argument(
-            "--set",
-            dest="overrides",
-            metavar="K=V",
-            type=_set,
-            action="append",
-            default=[],
-            help="bind a network parameter, e.g. --set depth=101 (repeatable)",
-        )
+        set_arg(q, "--set", "bind a network parameter, e.g. --set depth=101 (repeatable)")
         q.add_argument("--network", help="which network of the file (when it defines several)")
         q.add_argument(
             "--limit",
@@ -133,14 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 
     lt = sub.add_parser("lint", help="warn about likely mistakes in specs (docs/lint.md)")
     lt.add_argument("files", nargs="*", metavar="FILE", help="the .resnet files")
-    lt.add_argument(
+    set_arg(
+        lt,
         "--set",
-        dest="overrides",
-        metavar="K=V",
-        type=_set,
-        action="append",
-        default=[],
-        help="bind a network parameter, e.g. --set depth=101 (repeatable; lints one network)",
+        "bind a network parameter, e.g. --set depth=101 (repeatable; lints one network)",
     )
     lt.add_argument("--network", help="lint only this network of the file")
     lt.add_argument("--json", action="store_true", help="a JSON list of the warnings")
@@ -153,15 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("a", metavar="A", help="the first .resnet file")
         q.add_argument("b", metavar="B", help="the second .resnet file")
         for side, what in (("", "both networks"), ("-a", "A's network"), ("-b", "B's network")):
-            q.add_argument(
-                f"--set{side}",
-                dest=f"overrides{side.replace('-', '_')}",
-                metavar="K=V",
-                type=_set,
-                action="append",
-                default=[],
-                help=f"bind a parameter of {what} (repeatable)",
-            )
+            set_arg(q, f"--set{side}", f"bind a parameter of {what} (repeatable)")
             q.add_argument(f"--network{side}", help=f"which network of the file, for {what}")
 
     df = sub.add_parser("diff", help="what differs between two networks, and their weights")

@@ -462,8 +462,9 @@ def format_diff(d: Diff, keys: bool = False) -> str:
             out += ["", "stem:", *(f"  {line}" for line in section.lines)]
     if d.blocks:
         out += ["", "blocks:"]
+        paired = _blocks_in(d)
         for s in d.blocks:
-            every = len(s.where) > 2 and len(s.where) == _blocks_in(d)
+            every = len(s.where) > 2 and len(s.where) == paired
             where = f"every block ({len(s.where)})" if every else ", ".join(s.where)
             out.append(f"  {where}: {s.summary}" if s.summary else f"  {where}:")
             if len(s.where) > 1 and s.lines:
@@ -598,7 +599,8 @@ def convert(ga: Graph, gb: Graph, state: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in state.items()
         if key in expected and tuple(value.shape) != expected[key]
     ]
-    bad += [f"{key}: missing" for key in expected if key not in state and key in _needed(c)]
+    needed = set(c.sources.values())
+    bad += [f"{key}: missing" for key in expected if key not in state and key in needed]
     bad += [f"{key}: not a tensor of {a}" for key in state if key not in expected]
     if bad:
         raise ConversionError(
@@ -611,7 +613,3 @@ def convert(ga: Graph, gb: Graph, state: Mapping[str, Any]) -> dict[str, Any]:
 def _view(tensor: Any, shape: Shape) -> Any:
     """``tensor`` with ``shape`` (a linear's weight as a 1x1 conv's), without a copy."""
     return tensor if tuple(tensor.shape) == shape else tensor.reshape(shape)
-
-
-def _needed(c: Correspondence) -> set[str]:
-    return set(c.sources.values())

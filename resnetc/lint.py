@@ -890,17 +890,12 @@ def _report(runs: list[_Linted]) -> Report:
 
 
 def _load(path: Path) -> Program:
-    """The program of a spec file; the prelude, which every program loads anyway, on its own."""
-    from .loader import PRELUDE, display_name, load, parse_cached, read_spec
+    """The program of a spec file (the prelude too: the loader links it once)."""
+    from .loader import load
 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"spec file not found: {path}")
-    if any(path.resolve() == (STDLIB / f"{name}.resnet").resolve() for name in PRELUDE):
-        name = display_name(path)
-        text = read_spec(path, name)
-        module = parse_cached(text, name)
-        return Program(root=module, modules={name: module}, sources={name: text})
     return load(path)
 
 

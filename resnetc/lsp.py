@@ -39,6 +39,15 @@ from .parser import parse, source_chars
 if TYPE_CHECKING:  # pygls is only needed to serve, not to analyse
     from pygls.lsp.server import LanguageServer
 
+#: What a definition of each kind is called in hovers, targets and symbols.
+_DEF_KIND: dict[type, str] = {
+    n.BlockDef: "block",
+    n.ModuleDef: "module",
+    n.RuleDef: "rule",
+    n.NetworkDef: "network",
+    n.NetworkAlias: "network",
+}
+
 #: Seconds the server waits after a change before analysing, so that typing does not queue one
 #: analysis per keystroke.
 DEBOUNCE_S = 0.05
@@ -561,13 +570,7 @@ class Analysis:
         name = leaf.name
         if isinstance(parent, n.BlockDef | n.ModuleDef | n.RuleDef | n.NetworkDef | n.NetworkAlias):
             if leaf is parent.name:
-                kind = {
-                    n.BlockDef: "block",
-                    n.ModuleDef: "module",
-                    n.RuleDef: "rule",
-                    n.NetworkDef: "network",
-                    n.NetworkAlias: "network",
-                }[type(parent)]
+                kind = _DEF_KIND[type(parent)]
                 return Target(kind, name, leaf.span, parent), chain
             if isinstance(parent, n.NetworkAlias) and leaf is parent.base:
                 return self._def_target("network", name), chain
@@ -987,13 +990,7 @@ def symbols_of(module: n.Module) -> list[Symbol]:
     for item in module.items:
         if isinstance(item, n.Use):
             continue
-        kind = {
-            n.BlockDef: "block",
-            n.ModuleDef: "module",
-            n.RuleDef: "rule",
-            n.NetworkDef: "network",
-            n.NetworkAlias: "network",
-        }[type(item)]
+        kind = _DEF_KIND[type(item)]
         name = item.name
         detail = signature(item).split(" ", 1)[1].removeprefix(name.name)
         children: list[Symbol] = []
@@ -1063,12 +1060,7 @@ def _compile(a: Analysis) -> None:
 
     origin = a.path.resolve() if a.path is not None else None
     try:
-        if origin is not None and origin in {(STDLIB / f"{p}.resnet").resolve() for p in PRELUDE}:
-            # The loader links the prelude into every program: linking the prelude's own text
-            # again would define each of its rules twice.
-            a.program = _prelude_program(parse(a.text, a.filename))
-        else:
-            a.program = load_text(a.text, a.filename, base=a.base, origin=origin)
+        a.program = load_text(a.text, a.filename, base=a.base, origin=origin)
         a.module = a.program.root
     except CompileError as exc:
         try:  # the text may parse, only its `use`s or definitions being wrong
@@ -1105,21 +1097,6 @@ def _compile(a: Analysis) -> None:
                 check_statically(definition.body, program.module_defs)
             except CompileError as exc:
                 a.add_diagnostics(exc.diagnostics)
-
-
-def _prelude_program(module: n.Module) -> Program:
-    """A program of one prelude file's own definitions (it uses nothing)."""
-    program = Program(root=module)
-    for item in module.items:
-        if isinstance(item, n.BlockDef):
-            program.blocks[item.name.name] = item
-        elif isinstance(item, n.ModuleDef):
-            program.module_defs[item.name.name] = item
-        elif isinstance(item, n.RuleDef):
-            program.rules[item.name.name] = item
-        elif isinstance(item, n.NetworkDef | n.NetworkAlias):
-            program.networks[item.name.name] = item
-    return program
 
 
 def _lint(a: Analysis) -> None:

@@ -669,3 +669,12 @@ def test_the_analysis_does_not_import_torch(tmp_path: Path) -> None:
         "assert not a.problems and a.hover(2, 10) is not None\n"
     )
     run_without_torch(code, tmp_path)
+
+
+def test_the_prelude_itself_analyses_clean() -> None:
+    """The prelude open as a document: the loader links it once, so no rule clashes with
+    itself."""
+    from resnetc.lsp import analyze
+
+    path = (LIB / "prelude.resnet").resolve()
+    assert analyze(path.read_text(encoding="utf-8"), path).problems == []

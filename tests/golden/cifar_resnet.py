@@ -405,6 +405,13 @@ def _norm_terms(bn: nn.Module) -> tuple[Tensor, Tensor]:
     return scale, shift
 
 
+def _fold_into(conv: nn.Conv2d, bn: nn.Module) -> None:
+    """Make ``conv`` compute what the eval-mode batch norm ``bn`` makes of its output."""
+    scale, shift = _norm_terms(bn)
+    bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+    _set_conv(conv, conv.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+
+
 def _per_filter(v: Tensor, conv: nn.Conv2d) -> Tensor:
     """``v`` (one value per input channel) laid out as ``conv``'s filters read it."""
     out, per_group = conv.weight.shape[:2]
@@ -438,9 +445,7 @@ def _fold_one(
     if isinstance(source, torch.fx.Node) and source.op == "call_module":
         conv = modules[str(source.target)]
     if isinstance(conv, nn.Conv2d) and len(source.users) == 1 and calls[str(source.target)] == 1:
-        scale, shift = _norm_terms(bn)
-        bias = shift if conv.bias is None else conv.bias.double() * scale + shift
-        _set_conv(conv, conv.weight.double() * scale.reshape(-1, 1, 1, 1), bias)
+        _fold_into(conv, bn)
         _replace(model, str(node.target), nn.Identity())
         return None
     users = list(node.users)
